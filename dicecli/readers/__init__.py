@@ -1,0 +1,58 @@
+"""Read mask and probability-map files into :class:`~dicecli.volume.Volume` records.
+
+One module per format; the format libraries (nibabel, pillow, tifffile) are
+imported only when a file of that format is read, so ``dice --help`` stays fast.
+Every reader raises :class:`~dicecli.errors.ReadError` (path + one-line reason)
+for anything it cannot decode, never another exception type.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from ..errors import ReadError
+from ..volume import Volume
+
+# Longest suffixes first so ".nii.gz" wins over ".gz". Matched case-insensitively.
+_FORMATS: tuple[tuple[str, str], ...] = (
+    (".nii.gz", "nifti"),
+    (".nii", "nifti"),
+    (".png", "png"),
+    (".tiff", "tiff"),
+    (".tif", "tiff"),
+)
+
+SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in _FORMATS)
+
+
+def split_suffix(filename: str) -> tuple[str, str] | None:
+    """Split ``name.nii.gz`` into ``("name", ".nii.gz")``; None for unsupported files.
+
+    Case-insensitive on the suffix; the case name keeps its original spelling.
+    """
+    lower = filename.lower()
+    for suffix, _ in _FORMATS:
+        if lower.endswith(suffix) and len(filename) > len(suffix):
+            return filename[: -len(suffix)], filename[-len(suffix):]
+    return None
+
+
+def case_name(filename: str) -> str | None:
+    """The case name of a file (its base name minus the format suffix), or None."""
+    parts = split_suffix(os.path.basename(filename))
+    return None if parts is None else parts[0]
+
+
+def read_volume(path: str) -> Volume:
+    """Decode ``path`` with the reader its suffix names.
+
+    Raises ReadError for unsupported suffixes and for every decoding failure.
+    """
+    path = str(path)
+    parts = split_suffix(os.path.basename(path))
+    if parts is None:
+        raise ReadError(path, f"unsupported file type (expected one of {', '.join(SUFFIXES)})")
+    module_name = dict(_FORMATS)[parts[1].lower()]
+    reader = importlib.import_module(f".{module_name}", __name__)
+    return reader.read(path)

@@ -1,0 +1,25 @@
+"""The Volume record: one decoded image and the geometry needed to compare it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """A decoded mask or probability map.
+
+    array: values as stored (integer labels keep their integer dtype; scaled NIfTI
+        data is already scaled), native byte order, 2D (rows, cols) or 3D.
+    path: the file it came from, as given by the caller.
+    spacing_mm: voxel size per array axis in millimetres, or None when the format
+        has none (PNG, most TIFF).
+    affine: 4x4 voxel-to-world matrix (NIfTI), or None.
+    """
+
+    array: np.ndarray
+    path: str
+    spacing_mm: tuple[float, ...] | None = None
+    affine: np.ndarray | None = None
