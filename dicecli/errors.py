@@ -17,6 +17,7 @@ class ExitStatus(IntEnum):
     GATE_FAILED = 1  # scored, but a quality gate failed
     USAGE = 2  # bad option or argument
     INPUT_ERROR = 3  # a file could not be read or paired, or geometry did not match
+    INTERNAL = 70  # a bug in dice itself (EX_SOFTWARE); --debug shows the traceback
     INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT)
 
 

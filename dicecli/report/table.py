@@ -1,0 +1,86 @@
+"""Human-readable report: a per-class summary table, optionally per-case rows (rich)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ..evaluate import Evaluation
+
+EMPTY_RULE_TEXT = {
+    "nan": "both-empty = undefined, left out of means",
+    "one": "both-empty = 1",
+    "zero": "both-empty = 0",
+}
+WIDE_CASE_TABLE_MAX_CLASSES = 8
+
+
+def fmt(value, digits: int = 4) -> str:
+    """A score with fixed decimals, or an en dash when undefined."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def settings_line(run: Evaluation) -> str:
+    """The settings that shape the numbers, in one line."""
+    s = run.settings
+    smooth = "smooth 0 (exact)" if s.smooth == 0 else f"smooth {s.smooth:g} (smoothed, not exact)"
+    return f"hard Dice · threshold p >= {s.threshold:g} · {smooth} · {EMPTY_RULE_TEXT[s.empty_both]}"
+
+
+def summary_table(run: Evaluation) -> Table:
+    table = Table(title=f"Dice per class over {len(run.cases)} case(s)", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    for name in ("class", "n", "undef", "mean", "std", "median", "min", "max", "pooled"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    for label, s in zip(run.labels, run.summary.classes):
+        table.add_row(str(label), str(s.n), str(s.n_undefined), fmt(s.mean), fmt(s.std), fmt(s.median),
+                      fmt(s.min), fmt(s.max), fmt(s.pooled))
+    table.add_section()
+    table.add_row("overall", "", "", fmt(run.summary.mean), "", "", "", "", fmt(run.summary.pooled),
+                  style="bold")
+    return table
+
+
+def _case_means(run: Evaluation) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        defined = np.isfinite(run.dice)
+        sums = np.where(defined, run.dice, 0.0).sum(axis=1)
+        counts = defined.sum(axis=1)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def case_table(run: Evaluation) -> Table:
+    """Case rows, worst first (undefined last): one column per class when few, else long rows."""
+    table = Table(title="Cases, worst first", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("case")
+    if len(run.labels) <= WIDE_CASE_TABLE_MAX_CLASSES:
+        means = _case_means(run)
+        order = sorted(range(len(run.cases)), key=lambda i: (not math.isfinite(means[i]), means[i], run.cases[i].case))
+        for label in run.labels:
+            table.add_column(f"class {label}", justify="right")
+        table.add_column("mean", justify="right")
+        for i in order:
+            table.add_row(run.cases[i].case, *(fmt(v) for v in run.dice[i]), fmt(means[i]))
+        return table
+    for name in ("class", "dice", "tp", "fp", "fn", "status"):
+        table.add_column(name, justify="left" if name in ("class", "status") else "right")
+    cells = [(i, c) for i in range(len(run.cases)) for c in range(len(run.labels))]
+    cells.sort(key=lambda ic: (not math.isfinite(run.dice[ic]), run.dice[ic], run.cases[ic[0]].case))
+    for i, c in cells:
+        table.add_row(run.cases[i].case, str(run.labels[c]), fmt(run.dice[i, c]), str(run.tp[i, c]),
+                      str(run.fp[i, c]), str(run.fn[i, c]), str(run.status[i, c]))
+    return table
+
+
+def print_table(run: Evaluation, console: Console, *, per_case: bool = False) -> None:
+    """Print the summary (and with ``per_case`` the case rows) to ``console``."""
+    if per_case and run.cases:
+        console.print(case_table(run))
+    console.print(summary_table(run))
+    console.print(settings_line(run), soft_wrap=True)
