@@ -103,13 +103,13 @@ def pair_folders(gt_dir: str, pred_dir: str) -> Pairing:
 
 def pair_paths(gt: str, pred: str) -> Pairing:
     """Pair two folders, or two files (one case named after the ground-truth file)."""
+    for path in (gt, pred):
+        if not os.path.lexists(path):
+            raise PairingError(path, "no such file or directory")
     gt_is_dir, pred_is_dir = os.path.isdir(gt), os.path.isdir(pred)
     if gt_is_dir and pred_is_dir:
         return pair_folders(gt, pred)
     if not gt_is_dir and not pred_is_dir:
-        for path in (gt, pred):
-            if not os.path.lexists(path):
-                raise PairingError(path, "no such file or directory")
         case = case_name(gt) or os.path.basename(gt)
         return Pairing(pairs=(Pair(case, gt, pred),))
     raise UsageError("give two folders or two files, not one of each")

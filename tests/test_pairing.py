@@ -1,0 +1,55 @@
+"""Pairing by case name: formats may differ, nothing is dropped silently."""
+
+import pytest
+
+from dicecli.errors import PairingError, UsageError
+from dicecli.pairing import pair_folders, pair_paths
+
+
+def touch(folder, *names):
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"")
+
+
+def test_pairs_across_formats_and_reports_the_rest(tmp_path):
+    touch(tmp_path / "gt", "a.nii.gz", "b.png", "c.tif", ".hidden.png", "notes.txt", "d.nii")
+    touch(tmp_path / "pred", "a.nii", "b.PNG", "c.tiff", "x.png", "d.nii", "d.nii.gz")
+    (tmp_path / "gt" / "sub").mkdir()
+    p = pair_folders(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    assert [(x.case, x.pred is not None) for x in p.pairs] == [("a", True), ("b", True), ("c", True)]
+    assert p.pairs[1].pred.endswith("b.PNG")
+    assert [case for case, _ in p.duplicates] == ["d"]
+    assert p.extra == (str(tmp_path / "pred" / "x.png"),)
+    assert sorted(p.ignored) == sorted([str(tmp_path / "gt" / "notes.txt"), str(tmp_path / "gt" / "sub")])
+
+
+def test_missing_predictions_are_listed(tmp_path):
+    touch(tmp_path / "gt", "a.png", "b.png")
+    touch(tmp_path / "pred", "a.png")
+    p = pair_folders(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    assert p.missing == ("b",)
+    assert [x.pred is None for x in p.pairs] == [False, True]
+
+
+def test_names_with_spaces_and_non_ascii(tmp_path):
+    touch(tmp_path / "gt", "case é 1.nii.gz")
+    touch(tmp_path / "pred", "case é 1.png")
+    assert [x.case for x in pair_folders(str(tmp_path / "gt"), str(tmp_path / "pred")).pairs] == ["case é 1"]
+
+
+def test_empty_and_missing_folders_are_input_errors(tmp_path):
+    touch(tmp_path / "gt")
+    touch(tmp_path / "pred")
+    with pytest.raises(PairingError, match="no ground-truth masks"):
+        pair_folders(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    with pytest.raises(PairingError, match="no such"):
+        pair_paths(str(tmp_path / "nope"), str(tmp_path / "nope2"))
+
+
+def test_two_files_and_mixed_arguments(tmp_path):
+    touch(tmp_path, "ct_1.nii.gz", "p.nii.gz")
+    p = pair_paths(str(tmp_path / "ct_1.nii.gz"), str(tmp_path / "p.nii.gz"))
+    assert [(x.case, x.pred) for x in p.pairs] == [("ct_1", str(tmp_path / "p.nii.gz"))]
+    with pytest.raises(UsageError):
+        pair_paths(str(tmp_path), str(tmp_path / "p.nii.gz"))

@@ -1,0 +1,112 @@
+"""Counts and Dice on tiny hand-drawn arrays; expected values computed by hand."""
+
+import numpy as np
+import pytest
+
+from dicecli.score import CHUNK_VOXELS, count_labels, dice, statuses
+
+
+def counts_dict(c):
+    return {int(l): (int(t), int(p), int(n)) for l, t, p, n in zip(c.labels, c.tp, c.fp, c.fn)}
+
+
+def test_counts_by_hand_2d():
+    gt = np.array([[0, 1, 1],
+                   [0, 2, 2],
+                   [0, 0, 2]], dtype=np.uint8)
+    pred = np.array([[1, 1, 0],
+                     [0, 2, 0],
+                     [0, 2, 2]], dtype=np.uint8)
+    # label 1: gt {(0,1),(0,2)}, pred {(0,0),(0,1)} -> tp 1, fp 1, fn 1
+    # label 2: gt {(1,1),(1,2),(2,2)}, pred {(1,1),(2,1),(2,2)} -> tp 2, fp 1, fn 1
+    # label 0: gt {(0,0),(1,0),(2,0),(2,1)}, pred {(0,2),(1,0),(1,2),(2,0)} -> tp 2, fp 2, fn 2
+    c = count_labels(gt, pred)
+    assert counts_dict(c) == {0: (2, 2, 2), 1: (1, 1, 1), 2: (2, 1, 1)}
+    assert c.n_voxels == 9
+    d = dice(c.tp, c.fp, c.fn)
+    np.testing.assert_allclose(d, [4 / 8, 2 / 4, 4 / 6])
+
+
+def test_label_absent_from_one_side():
+    gt = np.array([0, 3, 3, 0], dtype=np.uint8)
+    pred = np.array([5, 0, 0, 0], dtype=np.uint8)
+    c = count_labels(gt, pred)
+    assert counts_dict(c) == {0: (1, 2, 1), 3: (0, 0, 2), 5: (0, 1, 0)}
+    assert list(statuses(c.tp, c.fp, c.fn)) == ["ok", "pred_empty", "gt_empty"]
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.uint32, np.int64])
+def test_large_label_values_and_many_labels(dtype):
+    rng = np.random.default_rng(0)
+    values = np.array([0, 7, 300, 301, 4000, 65535 if dtype == np.uint16 else 2_000_000], dtype=dtype)
+    gt = rng.choice(values, size=(17, 13, 5)).astype(dtype)
+    pred = np.where(rng.random(gt.shape) < 0.3, rng.choice(values, size=gt.shape), gt).astype(dtype)
+    c = count_labels(gt, pred)
+    g, p = gt.ravel().tolist(), pred.ravel().tolist()
+    for label in values.tolist():
+        tp = sum(1 for a, b in zip(g, p) if a == label and b == label)
+        fp = sum(1 for a, b in zip(g, p) if a != label and b == label)
+        fn = sum(1 for a, b in zip(g, p) if a == label and b != label)
+        assert counts_dict(c).get(label, (0, 0, 0)) == (tp, fp, fn)
+
+
+def test_chunk_boundaries_and_fortran_order():
+    rng = np.random.default_rng(1)
+    n = CHUNK_VOXELS + 12345
+    gt = rng.integers(0, 4, size=n, dtype=np.uint8)
+    pred = rng.integers(0, 4, size=n, dtype=np.uint8)
+    c = count_labels(gt, pred)
+    for label in range(4):
+        tp = int(np.sum((gt == label) & (pred == label)))
+        assert counts_dict(c)[label] == (tp, int(np.sum(pred == label)) - tp, int(np.sum(gt == label)) - tp)
+    # Same voxels in Fortran order on both sides, and mixed orders, give the same counts.
+    g3 = np.asfortranarray(gt[: 60 * 50 * 40].reshape(60, 50, 40))
+    p3 = np.asfortranarray(pred[: 60 * 50 * 40].reshape(60, 50, 40))
+    expected = counts_dict(count_labels(np.ascontiguousarray(g3), np.ascontiguousarray(p3)))
+    assert counts_dict(count_labels(g3, p3)) == expected
+    assert counts_dict(count_labels(g3, np.ascontiguousarray(p3))) == expected
+
+
+def test_bool_masks_and_empty_arrays():
+    gt = np.array([True, True, False])
+    pred = np.array([True, False, False])
+    assert counts_dict(count_labels(gt, pred)) == {0: (1, 1, 0), 1: (1, 0, 1)}
+    c = count_labels(np.zeros(0, np.uint8), np.zeros(0, np.uint8))
+    assert c.n_voxels == 0 and len(c.labels) == 0
+
+
+def test_counting_never_widens_the_volume(monkeypatch):
+    """Every array the counting path hands to np.bincount is a chunk, not the volume."""
+    seen = []
+    real = np.bincount
+
+    def spy(x, *args, **kwargs):
+        seen.append((x.dtype, x.size))
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(np, "bincount", spy)
+    gt = np.zeros((64, 64, 1100), dtype=np.uint8)  # 4.5 M voxels > 2 chunks
+    gt[10:20, 10:20, :] = 2
+    count_labels(gt, gt.copy())
+    assert seen and all(size <= CHUNK_VOXELS for _, size in seen)
+    assert all(dtype.itemsize <= 2 for dtype, _ in seen)
+
+
+def test_dice_formula_and_empty_rules():
+    tp, fp, fn = np.array([3, 0, 0, 0]), np.array([1, 0, 2, 0]), np.array([2, 0, 0, 4])
+    np.testing.assert_allclose(dice(tp, fp, fn)[[0, 2, 3]], [6 / 9, 0.0, 0.0])
+    assert np.isnan(dice(tp, fp, fn)[1])
+    assert dice(tp, fp, fn, empty_both="one")[1] == 1.0
+    assert dice(tp, fp, fn, empty_both="zero")[1] == 0.0
+    # smoothing: (2TP + s) / (2TP + FP + FN + s); both-empty still follows the empty rule
+    s = dice(tp, fp, fn, smooth=1.0)
+    np.testing.assert_allclose(s[[0, 2, 3]], [7 / 10, 1 / 3, 1 / 5])
+    assert np.isnan(s[1])
+    with pytest.raises(ValueError):
+        dice(tp, fp, fn, empty_both="maybe")
+
+
+def test_select_fills_absent_labels_with_zero():
+    c = count_labels(np.array([0, 2, 2], np.uint8), np.array([0, 2, 0], np.uint8))
+    tp, fp, fn = c.select(np.array([1, 2, 9]))
+    assert tp.tolist() == [0, 1, 0] and fp.tolist() == [0, 0, 0] and fn.tolist() == [0, 1, 0]
