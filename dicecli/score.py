@@ -69,20 +69,22 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
 
     Both arrays must have the same shape and a non-negative integer (or bool)
     dtype; the caller checks values. Label 0 is counted like any other label.
-    Cost: one pass over the voxels in chunks of ``CHUNK_VOXELS``.
+    Voxels that are 0 in both arrays are skipped in blocks and added to label 0
+    afterwards, so cost follows the foreground, not the volume.
     """
     if gt.shape != pred.shape:
         raise ValueError(f"shapes differ: {gt.shape} vs {pred.shape}")
-    if gt.dtype == bool:
-        gt = gt.view(np.uint8)
-    if pred.dtype == bool:
-        pred = pred.view(np.uint8)
-    g, p = _flat_pair(gt, pred)
+    g, p = _flat_pair(_as_unsigned(gt), _as_unsigned(pred))
+    if g.dtype != p.dtype:
+        wide = np.promote_types(g.dtype, p.dtype)
+        g, p = g.astype(wide, copy=False), p.astype(wide, copy=False)
     n = g.size
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return CaseCounts(empty, empty, empty, empty, 0)
-    top = int(max(g.max(), p.max()))
+    g, p = _foreground_voxels(g, p)
+    skipped = n - g.size
+    top = int(max(g.max(), p.max())) if g.size else 0
     if top < 256:
         gt_hist, pred_hist, tp_hist = _count_joint(g, p, top + 1)
         values = np.arange(top + 1, dtype=np.int64)
@@ -91,6 +93,12 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
         values = np.arange(top + 1, dtype=np.int64)
     else:
         values, gt_hist, pred_hist, tp_hist = _count_sparse(g, p)
+    if skipped:
+        if values[0] != 0:  # only possible when every counted voxel is non-zero
+            values, gt_hist, pred_hist, tp_hist = (np.concatenate(([0], a)) for a in (values, gt_hist, pred_hist, tp_hist))
+        gt_hist[0] += skipped
+        pred_hist[0] += skipped
+        tp_hist[0] += skipped
     present = (gt_hist > 0) | (pred_hist > 0)
     tp = tp_hist[present]
     return CaseCounts(
@@ -100,6 +108,36 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
         fn=gt_hist[present] - tp,
         n_voxels=int(n),
     )
+
+
+def _as_unsigned(a: np.ndarray) -> np.ndarray:
+    """View bool and non-negative signed labels as unsigned of the same width (no copy)."""
+    if a.dtype == bool:
+        return a.view(np.uint8)
+    if a.dtype.kind == "i":
+        return a.view(a.dtype.str.replace("i", "u"))
+    return a
+
+
+def _foreground_voxels(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels of 8-byte words where either array is non-zero (plus any ragged tail).
+
+    Skipped voxels are 0 in both arrays. When most words are active the arrays
+    are returned whole, since gathering would only add a copy.
+    """
+    per_word = 8 // g.dtype.itemsize
+    if per_word < 1 or g.size < 2 * CHUNK_VOXELS // 64:
+        return g, p
+    head = g.size // per_word * per_word
+    gw, pw = g[:head].view(np.uint64), p[:head].view(np.uint64)
+    chunk_words = CHUNK_VOXELS // per_word
+    active = [np.flatnonzero(gw[s:s + chunk_words] | pw[s:s + chunk_words]) + s
+              for s in range(0, gw.size, chunk_words)]
+    index = np.concatenate(active) if active else np.zeros(0, dtype=np.intp)
+    if index.size > gw.size // 2:
+        return g, p
+    return (np.concatenate((gw[index].view(g.dtype), g[head:])),
+            np.concatenate((pw[index].view(p.dtype), p[head:])))
 
 
 def _count_joint(g: np.ndarray, p: np.ndarray, k: int):

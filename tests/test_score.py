@@ -110,3 +110,47 @@ def test_select_fills_absent_labels_with_zero():
     c = count_labels(np.array([0, 2, 2], np.uint8), np.array([0, 2, 0], np.uint8))
     tp, fp, fn = c.select(np.array([1, 2, 9]))
     assert tp.tolist() == [0, 1, 0] and fp.tolist() == [0, 0, 0] and fn.tolist() == [0, 1, 0]
+
+
+def brute_counts(gt, pred):
+    """Reference counts with one boolean comparison per label (independent of count_labels)."""
+    out = {}
+    for label in np.union1d(np.unique(gt), np.unique(pred)).tolist():
+        g, p = gt == label, pred == label
+        out[int(label)] = (int(np.sum(g & p)), int(np.sum(~g & p)), int(np.sum(g & ~p)))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32])
+def test_sparse_large_volume_skips_background_exactly(dtype):
+    rng = np.random.default_rng(2)
+    gt = np.zeros((130, 120, 45), dtype=np.uint8)
+    gt[30:60, 40:70, 10:20] = 1
+    gt[90:95, 5:9, 30:33] = 2
+    pred = np.roll(gt, 2, axis=0)
+    pred[100, 100, 40] = 3  # a lone false positive
+    gt[-1, -1, -1] = 4  # a label in the very last voxel (ragged tail / last word)
+    if dtype == np.float32:
+        pred = pred.astype(np.float32)
+        from dicecli.interpret import to_labels
+        pred = to_labels(pred, threshold=0.5, allow_probability=True)[0]
+    else:
+        gt, pred = gt.astype(dtype), pred.astype(dtype)
+    assert counts_dict(count_labels(gt, pred)) == brute_counts(gt, pred)
+    assert counts_dict(count_labels(np.asfortranarray(gt), np.asfortranarray(pred))) == brute_counts(gt, pred)
+
+
+def test_foreground_without_background_in_active_words():
+    gt = np.zeros(1 << 20, dtype=np.uint8)
+    gt[800:864] = 5  # eight whole 8-byte words, no zero inside them
+    assert counts_dict(count_labels(gt, gt.copy())) == {0: ((1 << 20) - 64, 0, 0), 5: (64, 0, 0)}
+    assert counts_dict(count_labels(np.zeros(1 << 20, np.uint8), np.zeros(1 << 20, np.uint8))) == {0: (1 << 20, 0, 0)}
+
+
+def test_mixed_dtypes_between_gt_and_pred():
+    gt = np.zeros((200, 400), dtype=np.uint8)
+    gt[10:20, 10:30] = 1
+    pred = np.zeros((200, 400), dtype=np.uint16)
+    pred[12:22, 10:30] = 1
+    pred[50, 50] = 700
+    assert counts_dict(count_labels(gt, pred)) == brute_counts(gt.astype(np.int64), pred.astype(np.int64))

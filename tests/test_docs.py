@@ -1,0 +1,166 @@
+"""The README and the man page must keep up with the command line.
+
+Options, choices and exit statuses are read from the code (the click command and
+ExitStatus), so adding one without documenting it fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+import pytest
+
+from dicecli.cli import main
+from dicecli.errors import ExitStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+MAN_PATH = ROOT / "man" / "dice.1"
+MAN = MAN_PATH.read_text(encoding="utf-8")
+
+QUICK_START = (
+    "python3 -m venv .venv && .venv/bin/pip install . && "
+    ".venv/bin/dice score fixtures/nifti3d/gt fixtures/nifti3d/pred",
+    "python3 -m venv .venv && .venv/bin/pip install '.[test]' && .venv/bin/python -m pytest -q",
+)
+MAN_SECTIONS = ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "FILES", "EXAMPLES")
+
+SCORE = main.commands["score"]
+
+
+def _long_options(command: click.Command) -> list[str]:
+    return sorted(
+        opt
+        for param in command.params
+        if isinstance(param, click.Option)
+        for opt in param.opts + param.secondary_opts
+        if opt.startswith("--") and opt != "--help"
+    )
+
+
+def _choices() -> list[tuple[str, str]]:
+    return [
+        (param.opts[-1], choice)
+        for param in SCORE.params
+        if isinstance(param, click.Option) and isinstance(param.type, click.Choice)
+        for choice in param.type.choices
+    ]
+
+
+def roff(text: str) -> str:
+    """How a literal option is written in roff source: every hyphen escaped."""
+    return text.replace("-", r"\-")
+
+
+def readme_section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.M | re.S)
+    assert match, f"README.md has no '## {title}' section"
+    return match.group(1)
+
+
+def man_section(title: str) -> str:
+    match = re.search(rf"^\.SH \"?{re.escape(title)}\"?\n(.*?)(?=^\.SH |\Z)", MAN, re.M | re.S)
+    assert match, f"man/dice.1 has no .SH {title} section"
+    return match.group(1)
+
+
+def test_score_has_options_to_check():
+    options = _long_options(SCORE)
+    assert "--threshold" in options and "--format" in options
+
+
+@pytest.mark.parametrize("option", _long_options(SCORE) + _long_options(main))
+def test_option_in_readme(option):
+    assert f"`{option}" in README, f"{option} is not documented in README.md"
+
+
+@pytest.mark.parametrize("option", _long_options(SCORE))
+def test_option_in_readme_options_section(option):
+    assert f"`{option}" in readme_section("Options"), f"{option} missing from README 'Options'"
+
+
+@pytest.mark.parametrize("option", _long_options(SCORE) + _long_options(main))
+def test_option_in_man_page(option):
+    assert roff(option) in MAN, f"{roff(option)} is not in man/dice.1"
+
+
+@pytest.mark.parametrize("option", _long_options(SCORE))
+def test_option_in_man_options_section(option):
+    assert re.search(rf"^\.[A-Z]*.*{re.escape(roff(option))}\b", man_section("OPTIONS"), re.M), (
+        f"{roff(option)} has no entry in the man page's OPTIONS section"
+    )
+
+
+def test_man_page_has_no_unescaped_option_hyphens():
+    for option in _long_options(SCORE):
+        assert not re.search(rf"(?<!\\)\B{re.escape(option)}\b", MAN), f"unescaped {option} in man/dice.1"
+
+
+@pytest.mark.parametrize(("option", "choice"), _choices())
+def test_choice_documented(option, choice):
+    assert re.search(rf"\b{re.escape(choice)}\b", readme_section("Options")), (
+        f"{option} {choice} missing from README 'Options'"
+    )
+    assert re.search(rf"\b{re.escape(choice)}\b", man_section("OPTIONS")), (
+        f"{option} {choice} missing from the man page's OPTIONS section"
+    )
+
+
+def test_format_and_empty_both_choices_are_checked():
+    checked = {(option, choice) for option, choice in _choices()}
+    assert {("--format", c) for c in ("table", "json", "csv")} <= checked
+    assert {("--empty-both", c) for c in ("nan", "one", "zero")} <= checked
+
+
+@pytest.mark.parametrize("status", list(ExitStatus), ids=lambda s: s.name)
+def test_exit_status_in_readme(status):
+    section = readme_section("Exit status")
+    assert re.search(rf"^\| {int(status)} \|", section, re.M), f"exit status {int(status)} not in README"
+
+
+@pytest.mark.parametrize("status", list(ExitStatus), ids=lambda s: s.name)
+def test_exit_status_in_man_page(status):
+    section = man_section("EXIT STATUS")
+    assert re.search(rf"^\.TP\n\.B {int(status)}\n", section, re.M), (
+        f"exit status {int(status)} not in the man page's EXIT STATUS section"
+    )
+
+
+@pytest.mark.parametrize("command", QUICK_START)
+def test_quick_start_command_verbatim(command):
+    assert f"```\n{command}\n```" in readme_section("Quick start")
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = ROOT / ".ci" / "run"
+    if not ci.exists():
+        pytest.skip("no .ci/run")
+    text = ci.read_text(encoding="utf-8")
+    assert ".venv/bin/pip install '.[test]'" in text
+    assert ".venv/bin/python -m pytest -q" in text
+
+
+@pytest.mark.parametrize("section", MAN_SECTIONS)
+def test_man_page_sections(section):
+    assert re.search(rf"^\.SH \"?{re.escape(section)}\"?$", MAN, re.M), f".SH {section} missing"
+
+
+def test_man_page_header():
+    assert re.search(r"^\.TH DICE 1 ", MAN, re.M)
+    assert re.search(r"^\.SH NAME\ndice \\- ", MAN, re.M)
+
+
+def test_man_page_renders_without_warnings():
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.skip("groff is not installed")
+    result = subprocess.run(
+        [groff, "-man", "-Tutf8", "-ww", "-z", str(MAN_PATH)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
