@@ -112,12 +112,20 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _check_dimensions(volume) -> None:
+    if volume.array.ndim not in (2, 3):
+        raise InputError(
+            volume.path,
+            f"is {volume.array.ndim}D with shape {tuple(volume.array.shape)}; a mask must be 2D or 3D",
+        )
+
+
 def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
     """Read, check and count one case; any input problem becomes a CaseError."""
     path = pair.gt
     try:
         gt = read_volume(pair.gt)
-        path = pair.gt
+        _check_dimensions(gt)
         gt_labels, _ = to_labels(gt.array, threshold=settings.threshold, allow_probability=False)
         warnings: list[str] = []
         if pair.pred is None:
@@ -125,6 +133,7 @@ def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
         else:
             path = pair.pred
             pred = read_volume(pair.pred)
+            _check_dimensions(pred)
             check_shape(gt, pred.array.shape, pair.pred)
             mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, pred)
             if mismatch and settings.geometry == "strict":

@@ -1,0 +1,114 @@
+"""PNG reader (pillow).
+
+Mode to dtype, values as stored:
+
+- ``L`` (8-bit grey) -> uint8
+- 2- and 4-bit grey -> uint8 stored samples 0..3 / 0..15 (pillow stretches them
+  to 0..255 as intensities; that stretch is undone so labels stay labels)
+- ``P`` (palette) -> uint8 palette *indices*, the labels; the colours are ignored
+- ``I;16`` / ``I;16B`` / ``I;16L`` (16-bit grey) -> uint16
+- ``I`` (32-bit integer) -> int32
+- ``1`` (1-bit) -> uint8 0/1, so a 1-bit mask's foreground is label 1
+
+Anything else (LA, RGB, RGBA, PA, CMYK, ...) is refused: a mask is single-channel.
+Animated PNGs are refused too. Images above ``MAX_PIXELS`` pixels are refused from
+the header, before any pixel is decoded. No spacing (pHYs is ignored), no affine.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ReadError
+from ..volume import Volume
+from ._common import check_file, first_line
+
+MAX_PIXELS = 2**31
+MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1
+
+# PIL warns above MAX_IMAGE_PIXELS and refuses above twice that. Raise its limit to
+# ours so legitimate big masks below MAX_PIXELS decode silently; never lower it.
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+_DTYPES = {"L": np.uint8, "P": np.uint8, "1": np.uint8,
+           "I;16": np.uint16, "I;16B": np.uint16, "I;16L": np.uint16, "I": np.int32}
+_KINDS = {"LA": "grey+alpha", "La": "grey+alpha", "PA": "palette+alpha", "RGB": "RGB",
+          "RGBA": "RGBA", "RGBa": "RGBA", "CMYK": "CMYK", "YCbCr": "YCbCr", "F": "float"}
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SINGLE = "a mask must be single-channel (PNG mode L, P, I;16 or 1)"
+
+
+def read(path: str) -> Volume:
+    """Decode the PNG at ``path``; raise ReadError for anything else."""
+    path = str(path)
+    file_size = check_file(path)
+    header = _ihdr(path)
+    if header is not None:
+        width, height, depth, _ = header
+        if width * height > MAX_PIXELS:
+            raise ReadError(path, _too_big(width, height))
+        if width * height * depth // 8 > MAX_DEFLATE_RATIO * file_size + 1024:
+            raise ReadError(path, f"header promises {width} x {height} pixels, more than a "
+                                  f"{file_size}-byte file can hold (truncated or corrupt)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=["PNG"]) as im:  # lazy: header only
+                width, height = im.size
+                if width * height > MAX_PIXELS:
+                    raise ReadError(path, _too_big(width, height))
+                frames = getattr(im, "n_frames", 1)
+                if frames > 1:
+                    raise ReadError(path, f"animated PNG ({frames} frames): a mask is one image")
+                mode = im.mode
+                if mode not in _DTYPES:
+                    kind = _KINDS.get(mode, "multi-channel")
+                    raise ReadError(path, f"{kind} image (mode {mode}): {_SINGLE}")
+                im.load()
+                array = np.asarray(im)
+    except ReadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ReadError(path, f"image too large ({_describe(exc, path)})") from None
+    except Image.UnidentifiedImageError:
+        raise ReadError(path, "not a PNG file (unrecognised contents)") from None
+    except MemoryError:
+        raise ReadError(path, "not enough memory to decode the PNG image") from None
+    except Exception as exc:
+        raise ReadError(path, f"not a valid PNG file ({_describe(exc, path)})") from None
+    dtype = np.dtype(_DTYPES[mode])
+    if array.dtype != dtype:  # bool for mode 1, '>u2' for I;16B
+        array = array.astype(dtype)
+    if mode == "L" and header is not None and header[2] in (2, 4) and header[3] == 0:
+        array = array // (255 // (2 ** header[2] - 1))  # undo pillow's 0..255 stretch
+    return Volume(array=array, path=path)
+
+
+def _too_big(width: int, height: int) -> str:
+    return (f"image too large ({width} x {height} = {width * height} pixels; "
+            f"the limit is {MAX_PIXELS} pixels)")
+
+
+def _ihdr(path: str) -> tuple[int, int, int, int] | None:
+    """(width, height, bit depth, colour type) from IHDR, without pillow; None if no PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError:
+        return None
+    if len(head) < 26 or head[:8] != _SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"),
+            head[24], head[25])
+
+
+def _describe(exc: BaseException, path: str) -> str:
+    """A short, one-line, path-free description of a decoder exception."""
+    text = first_line(exc, path)
+    if isinstance(exc, EOFError) or "truncated" in text.lower():
+        return "truncated data"
+    return (text[:150] or type(exc).__name__)
