@@ -567,3 +567,16 @@ def test_importing_readers_does_not_import_format_libraries():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_nifti_gz_in_several_gzip_members(tmp_path):
+    """bgzip-style files are concatenated gzip members; every member is part of the image."""
+    import gzip
+
+    data = np.arange(6 * 5 * 4, dtype=np.uint8).reshape(6, 5, 4) % 7
+    plain = tmp_path / "x.nii"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(plain))
+    raw = plain.read_bytes()
+    gz = tmp_path / "x.nii.gz"
+    gz.write_bytes(gzip.compress(raw[:200]) + gzip.compress(raw[200:500]) + gzip.compress(raw[500:]))
+    np.testing.assert_array_equal(read_volume(str(gz)).array, data)

@@ -16,8 +16,10 @@ is a header that promises more voxel data than the file can hold.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
+import zlib
 
 import nibabel
 import numpy as np
@@ -26,6 +28,7 @@ from ..errors import ReadError
 from ..volume import Volume
 from ._common import check_file, first_line
 
+_HEAD_BYTES = 544  # a NIfTI-2 header (540 bytes) plus the extension flag
 MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1
 _UNIT_TO_MM = {"meter": 1000.0, "micron": 0.001}
 _READING: set[int] = set()  # threads inside read(): nibabel's header-fix chatter is muted
@@ -45,15 +48,13 @@ def read(path: str) -> Volume:
     file_size = check_file(path)
     _READING.add(threading.get_ident())
     try:
-        img = nibabel.load(path, mmap=False)
+        img, data = _load(path, file_size)
         header = img.header
-        _check_size(path, img.dataobj, int(header.sizeof_hdr), file_size)
-        data = np.asarray(np.asanyarray(img.dataobj))
         zooms = [float(z) for z in header.get_zooms()]
         unit = header.get_xyzt_units()[0]
         affine = np.array(img.affine, dtype=np.float64)
-    except ReadError:
-        raise
+    except ReadError as exc:
+        raise ReadError(path, exc.reason) from None
     except MemoryError:
         raise ReadError(path, "not enough memory to decode the NIfTI image") from None
     except Exception as exc:
@@ -75,11 +76,67 @@ def read(path: str) -> Volume:
     return Volume(array=data, path=path, spacing_mm=spacing or None, affine=affine)
 
 
-def _check_size(path: str, proxy, header_size: int, file_size: int) -> None:
+def _load(path: str, file_size: int):
+    """(image, voxels), decoding the file in one buffer.
+
+    The header is parsed first, from the first bytes, and checked against the
+    file size before any voxel memory is allocated. Unscaled voxels are a view
+    of the decompressed bytes (no second copy); scaled ones go through nibabel.
+    """
+    with open(path, "rb") as handle:
+        stored = handle.read()
+    compressed = path.lower().endswith(".gz")
+    head = _gunzip(stored, _HEAD_BYTES) if compressed else stored[:_HEAD_BYTES]
+    klass = _image_class(head)
+    header = klass.header_class.from_fileobj(io.BytesIO(head))
+    shape = tuple(int(n) for n in header.get_data_shape())
+    dtype = header.get_data_dtype()
+    offset = int(header.get_data_offset())
+    _check_size(path, shape, dtype, offset, int(header.sizeof_hdr), file_size)
+    needed = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = _gunzip(stored, needed) if compressed else stored
+    del stored
+    if len(raw) < needed:
+        raise ReadError(path, f"truncated data: the header promises {needed} bytes, "
+                              f"the file holds {len(raw)}")
+    img = klass.from_bytes(raw)
+    slope, inter = header.get_slope_inter()
+    if slope not in (None, 1.0) or inter not in (None, 0.0) or dtype.fields is not None:
+        return img, np.asarray(np.asanyarray(img.dataobj))
+    count = int(np.prod(shape, dtype=np.int64))
+    data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(shape, order="F")
+    return img, data
+
+
+def _gunzip(stored: bytes, limit: int) -> bytes:
+    """At most ``limit`` bytes of gzip data, across concatenated members (bgzip)."""
+    parts, total = [], 0
+    while stored and total < limit:
+        decompressor = zlib.decompressobj(31)
+        part = decompressor.decompress(stored, limit - total)
+        parts.append(part)
+        total += len(part)
+        if not decompressor.eof:
+            break
+        stored = decompressor.unused_data
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _image_class(head: bytes):
+    """Nifti1Image or Nifti2Image, from the header size field (either byte order)."""
+    if len(head) >= 4:
+        for order in ("<", ">"):
+            size = int(np.frombuffer(head[:4], dtype=f"{order}i4")[0])
+            if size == 348:
+                return nibabel.Nifti1Image
+            if size == 540:
+                return nibabel.Nifti2Image
+    raise ReadError(None, "not a NIfTI file (unrecognised header)")
+
+
+def _check_size(path: str, shape, dtype, offset: int, header_size: int, file_size: int) -> None:
     """Refuse headers whose voxel data overlaps the header or overruns the file."""
-    shape = tuple(int(n) for n in proxy.shape)
-    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(proxy.dtype).itemsize
-    offset = int(proxy.offset)
+    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
     if offset < header_size:
         raise ReadError(path, f"invalid header: voxel data offset (vox_offset) is {offset}, "
                               f"inside the {header_size}-byte header")
