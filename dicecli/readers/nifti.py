@@ -24,6 +24,11 @@ import zlib
 import nibabel
 import numpy as np
 
+try:  # ISA-L inflates gzip about 2.5x faster than zlib; same bytes out
+    from isal import isal_zlib as _inflate
+except ImportError:  # pragma: no cover - platforms without an isal wheel
+    _inflate = zlib
+
 from ..errors import ReadError
 from ..volume import Volume
 from ._common import check_file, first_line
@@ -112,7 +117,7 @@ def _gunzip(stored: bytes, limit: int) -> bytes:
     """At most ``limit`` bytes of gzip data, across concatenated members (bgzip)."""
     parts, total = [], 0
     while stored and total < limit:
-        decompressor = zlib.decompressobj(31)
+        decompressor = _inflate.decompressobj(31)
         part = decompressor.decompress(stored, limit - total)
         parts.append(part)
         total += len(part)
