@@ -69,8 +69,9 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
 
     Both arrays must have the same shape and a non-negative integer (or bool)
     dtype; the caller checks values. Label 0 is counted like any other label.
-    Voxels that are 0 in both arrays are skipped in blocks and added to label 0
-    afterwards, so cost follows the foreground, not the volume.
+    One streaming pass in chunks of ``CHUNK_VOXELS``: 8-byte words that are 0 in
+    both arrays are skipped and added to label 0, so cost follows the foreground
+    and temporaries stay chunk-sized whatever the volume.
     """
     if gt.shape != pred.shape:
         raise ValueError(f"shapes differ: {gt.shape} vs {pred.shape}")
@@ -78,27 +79,27 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
     if g.dtype != p.dtype:
         wide = np.promote_types(g.dtype, p.dtype)
         g, p = g.astype(wide, copy=False), p.astype(wide, copy=False)
-    n = g.size
-    if n == 0:
+    if g.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return CaseCounts(empty, empty, empty, empty, 0)
-    g, p = _foreground_voxels(g, p)
-    skipped = n - g.size
-    top = int(max(g.max(), p.max())) if g.size else 0
-    if top < 256:
-        gt_hist, pred_hist, tp_hist = _count_joint(g, p, top + 1)
-        values = np.arange(top + 1, dtype=np.int64)
-    elif top < _DENSE_LIMIT:
-        gt_hist, pred_hist, tp_hist = _count_dense(g, p, top + 1)
-        values = np.arange(top + 1, dtype=np.int64)
-    else:
-        values, gt_hist, pred_hist, tp_hist = _count_sparse(g, p)
-    if skipped:
-        if values[0] != 0:  # only possible when every counted voxel is non-zero
-            values, gt_hist, pred_hist, tp_hist = (np.concatenate(([0], a)) for a in (values, gt_hist, pred_hist, tp_hist))
-        gt_hist[0] += skipped
-        pred_hist[0] += skipped
-        tp_hist[0] += skipped
+    top = int(max(g.max(), p.max()))
+    if top < _DENSE_LIMIT:
+        values, compact = np.arange(top + 1, dtype=np.int64), None
+    else:  # huge label values: count compact indices into the sorted values present
+        values = _present_values(g, p)
+        compact = _small_uint(len(values) - 1)
+    k = len(values)
+    tally = _JointTally(k) if k <= 256 else _DenseTally(k)
+    skipped = 0
+    for gc, pc, n_skipped in _foreground_chunks(g, p):
+        skipped += n_skipped
+        if compact is not None:
+            gc = np.searchsorted(values, gc).astype(compact)
+            pc = np.searchsorted(values, pc).astype(compact)
+        tally.add(gc, pc)
+    gt_hist, pred_hist, tp_hist = tally.histograms()
+    for hist in (gt_hist, pred_hist, tp_hist):
+        hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
     present = (gt_hist > 0) | (pred_hist > 0)
     tp = tp_hist[present]
     return CaseCounts(
@@ -106,7 +107,7 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
         tp=tp,
         fp=pred_hist[present] - tp,
         fn=gt_hist[present] - tp,
-        n_voxels=int(n),
+        n_voxels=int(g.size),
     )
 
 
@@ -119,65 +120,76 @@ def _as_unsigned(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _foreground_voxels(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The voxels of 8-byte words where either array is non-zero (plus any ragged tail).
+def _foreground_chunks(g: np.ndarray, p: np.ndarray):
+    """Yield ``(g_chunk, p_chunk, n_skipped)`` covering every voxel once.
 
-    Skipped voxels are 0 in both arrays. When most words are active the arrays
-    are returned whole, since gathering would only add a copy.
+    Within a chunk, only 8-byte words where either array is non-zero are kept
+    (``n_skipped`` voxels are 0 in both); a chunk that is mostly foreground is
+    yielded whole, since gathering it would only add a copy.
     """
     per_word = 8 // g.dtype.itemsize
-    if per_word < 1 or g.size < 2 * CHUNK_VOXELS // 64:
-        return g, p
     head = g.size // per_word * per_word
     gw, pw = g[:head].view(np.uint64), p[:head].view(np.uint64)
-    chunk_words = CHUNK_VOXELS // per_word
-    active = [np.flatnonzero(gw[s:s + chunk_words] | pw[s:s + chunk_words]) + s
-              for s in range(0, gw.size, chunk_words)]
-    index = np.concatenate(active) if active else np.zeros(0, dtype=np.intp)
-    if index.size > gw.size // 2:
-        return g, p
-    return (np.concatenate((gw[index].view(g.dtype), g[head:])),
-            np.concatenate((pw[index].view(p.dtype), p[head:])))
+    step = max(1, CHUNK_VOXELS // per_word)
+    for start in range(0, gw.size, step):
+        gcw, pcw = gw[start:start + step], pw[start:start + step]
+        active = np.flatnonzero(gcw | pcw)
+        if 2 * active.size > gcw.size:
+            yield gcw.view(g.dtype), pcw.view(p.dtype), 0
+        else:
+            yield gcw[active].view(g.dtype), pcw[active].view(p.dtype), (gcw.size - active.size) * per_word
+    if head < g.size:
+        yield g[head:], p[head:], 0
 
 
-def _count_joint(g: np.ndarray, p: np.ndarray, k: int):
-    """Labels below 256: one histogram of the joint code g*k + p (uint16) per chunk."""
-    joint = np.zeros(k * k, dtype=np.int64)
+def _present_values(g: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Sorted label values present in either array, found chunk by chunk."""
+    found = np.zeros(0, dtype=np.int64)
     for start in range(0, g.size, CHUNK_VOXELS):
-        code = g[start:start + CHUNK_VOXELS].astype(np.uint16)
-        code *= k
-        code += p[start:start + CHUNK_VOXELS]
-        joint += np.bincount(code, minlength=k * k)
-    matrix = joint.reshape(k, k)  # rows: ground truth, columns: prediction
-    return matrix.sum(axis=1), matrix.sum(axis=0), np.diagonal(matrix).copy()
+        for a in (g[start:start + CHUNK_VOXELS], p[start:start + CHUNK_VOXELS]):
+            found = np.union1d(found, np.unique(a).astype(np.int64))
+    return found
 
 
-def _count_dense(g: np.ndarray, p: np.ndarray, k: int):
-    """Labels below ``_DENSE_LIMIT`` (e.g. uint16 instance masks): three histograms."""
-    gt_hist = np.zeros(k, dtype=np.int64)
-    pred_hist = np.zeros(k, dtype=np.int64)
-    tp_hist = np.zeros(k, dtype=np.int64)
-    matches = 0
-    for start in range(0, g.size, CHUNK_VOXELS):
-        gc, pc = g[start:start + CHUNK_VOXELS], p[start:start + CHUNK_VOXELS]
-        gt_hist += np.bincount(gc, minlength=k)
-        pred_hist += np.bincount(pc, minlength=k)
-        equal = gc == pc
-        matches += int(np.count_nonzero(equal))
-        tp_hist += np.bincount(np.where(equal, gc, 0), minlength=k)
-    # Bin 0 of tp_hist also collected every mismatch; recover true background TP.
-    tp_hist[0] = matches - int(tp_hist[1:].sum())
-    return gt_hist, pred_hist, tp_hist
+class _JointTally:
+    """Up to 256 labels: one histogram of the joint code g*k + p (uint16) per chunk."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.joint = np.zeros(k * k, dtype=np.int64)
+
+    def add(self, g: np.ndarray, p: np.ndarray) -> None:
+        if g.size:
+            code = g.astype(np.uint16)
+            code *= self.k
+            code += p
+            self.joint += np.bincount(code, minlength=self.k * self.k)
+
+    def histograms(self):
+        matrix = self.joint.reshape(self.k, self.k)  # rows: ground truth, columns: prediction
+        return matrix.sum(axis=1), matrix.sum(axis=0), np.diagonal(matrix).copy()
 
 
-def _count_sparse(g: np.ndarray, p: np.ndarray):
-    """Huge label values: map to compact indices with np.unique, then count densely."""
-    values = np.union1d(np.unique(g), np.unique(p)).astype(np.int64)
-    index_dtype = _small_uint(len(values))
-    gi = np.searchsorted(values, g).astype(index_dtype)
-    pi = np.searchsorted(values, p).astype(index_dtype)
-    gt_hist, pred_hist, tp_hist = _count_dense(gi, pi, len(values))
-    return values, gt_hist, pred_hist, tp_hist
+class _DenseTally:
+    """More labels (e.g. uint16 instance masks): ground-truth, prediction and match histograms."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.gt, self.pred, self.tp = (np.zeros(k, dtype=np.int64) for _ in range(3))
+        self.matches = 0
+
+    def add(self, g: np.ndarray, p: np.ndarray) -> None:
+        self.gt += np.bincount(g, minlength=self.k)
+        self.pred += np.bincount(p, minlength=self.k)
+        equal = g == p
+        self.matches += int(np.count_nonzero(equal))
+        self.tp += np.bincount(np.where(equal, g, 0), minlength=self.k)
+
+    def histograms(self):
+        tp = self.tp.copy()
+        # Bin 0 also collected every mismatch; recover the true background matches.
+        tp[0] = self.matches - int(tp[1:].sum())
+        return self.gt, self.pred, tp
 
 
 def statuses(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
