@@ -1,0 +1,69 @@
+"""Batch behaviour: any number of jobs gives identical output; Ctrl-C stops cleanly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import nibabel as nib
+import numpy as np
+from click.testing import CliRunner
+
+from dicecli.cli import main
+
+
+def make_nifti_set(root, n_cases, shape=(40, 36, 12), seed=0):
+    rng = np.random.default_rng(seed)
+    for side in ("gt", "pred"):
+        (root / side).mkdir(parents=True, exist_ok=True)
+    for i in range(n_cases):
+        gt = np.zeros(shape, dtype=np.uint8)
+        for label in (1, 2, 3):
+            x, y = rng.integers(4, shape[0] - 12), rng.integers(4, shape[1] - 12)
+            gt[x:x + 8, y:y + 8, 2:9] = label
+        pred = np.roll(gt, int(rng.integers(-2, 3)), axis=0)
+        for side, array in (("gt", gt), ("pred", pred)):
+            nib.save(nib.Nifti1Image(array, np.diag([0.8, 0.8, 2.5, 1])), str(root / side / f"c{i:03d}.nii.gz"))
+
+
+def test_jobs_give_identical_json_on_3d(tmp_path):
+    make_nifti_set(tmp_path, 7)
+    outputs = [CliRunner().invoke(main, ["score", str(tmp_path / "gt"), str(tmp_path / "pred"),
+                                         "--format", "json", "-j", str(j)]).stdout for j in (1, 2, 3)]
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert [c["case"] for c in json.loads(outputs[0])["cases"]] == [f"c{i:03d}" for i in range(7)]
+
+
+SLOW_RUN = textwrap.dedent("""
+    import sys, time
+    import dicecli.evaluate as ev
+    real = ev.score_pair
+    def slow(pair, settings):
+        time.sleep(0.5)
+        return real(pair, settings)
+    ev.score_pair = slow
+    from dicecli.cli import main
+    main(["score", sys.argv[1], sys.argv[2], "--json", sys.argv[3], "-j", sys.argv[4]], prog_name="dice")
+""")
+
+
+def test_ctrl_c_exits_130_promptly_without_output(tmp_path):
+    make_nifti_set(tmp_path, 12)
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}.json"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SLOW_RUN, str(tmp_path / "gt"), str(tmp_path / "pred"), str(out), jobs],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True,
+        )
+        time.sleep(1.5)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+        started = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130, stderr
+        assert time.monotonic() - started < 5
+        assert "Traceback" not in stderr and "interrupted" in stderr
+        assert not out.exists()
+        assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
