@@ -172,7 +172,9 @@ def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], Non
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     pool = context.Pool(jobs, initializer=_ignore_sigint)
     try:
-        for outcome in pool.imap(_score_star, work, chunksize=1):
+        # Small batches cut inter-process traffic on many small cases; big cases go one by one.
+        chunksize = max(1, min(8, len(work) // (jobs * 8)))
+        for outcome in pool.imap(_score_star, work, chunksize=chunksize):
             yield outcome
             if progress:
                 progress()
