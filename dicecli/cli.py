@@ -28,6 +28,17 @@ def _parse_labels(ctx, param, value):
     return labels
 
 
+def _parse_min_dice(ctx, param, value):
+    if not value:
+        return None
+    from .gate import parse_min_dice
+
+    try:
+        return parse_min_dice(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _say(kind: str, message: str) -> None:
     click.echo(f"dice: {kind}: {message}", err=True)
 
@@ -37,7 +48,9 @@ def _say(kind: str, message: str) -> None:
 def main():
     """Score segmentation masks against ground truth with hard Dice, per class.
 
-    Run `dice score GT PRED` with two folders (cases paired by file name) or two files.
+    Run `dice score GT PRED` with two folders (cases paired by file name) or two files;
+    add --min-dice or --baseline to gate a CI job. `dice compare A.json B.json` compares
+    two runs case by case.
     """
 
 
@@ -57,30 +70,66 @@ def main():
               help="Score a missing prediction as an empty mask instead of an input error.")
 @click.option("--geometry", type=click.Choice(["strict", "warn", "ignore"]), default="strict",
               show_default=True, help="NIfTI spacing/affine mismatch: an error, a warning, or ignored.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True, help="What to print on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True, help="What to print on stdout (markdown: table and verdict for PR comments).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
               help="Also write the JSON report to FILE (atomically).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
               help="Also write the per-case CSV to FILE (atomically).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+              help="Also write the gate and baseline checks as JUnit XML to FILE (atomically).")
+@click.option("--min-dice", multiple=True, callback=_parse_min_dice, metavar="BAR|CLASS=BAR,...",
+              help="Gate: exit 1 unless each class clears its bar. '0.85' = every class; "
+                   "'0.8,2=0.9' = default plus per-class bars. Repeatable.")
+@click.option("--gate-on", type=click.Choice(["mean", "median", "pooled", "min", "cases"]),
+              help="Statistic that must clear the bar: mean (default), median, pooled, min, "
+                   "or cases (every case with a defined Dice).")
+@click.option("--baseline", "baseline_path", type=click.Path(path_type=str), metavar="FILE",
+              help="Compare with an earlier JSON report; exit 1 when a class mean drops by more than --max-drop.")
+@click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D",
+              help="Largest allowed drop of a class mean Dice against --baseline.  [default: 0]")
 @click.option("--per-case", is_flag=True, help="Table: add a row per case, worst first.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Worker processes; 0 = all usable cores.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
 def score(gt, pred, threshold, smooth, empty_both, labels, include_background, missing_as_empty,
-          geometry, fmt, json_path, csv_path, per_case, jobs, quiet, debug):
+          geometry, fmt, json_path, csv_path, junit_path, min_dice, gate_on, baseline_path, max_drop,
+          per_case, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
 
     Cases are paired by file name minus its suffix (.nii.gz, .nii, .png, .tif, .tiff).
     Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
     """
+    ci = dict(min_dice=min_dice, gate_on=gate_on, baseline_path=baseline_path, max_drop=max_drop,
+              junit_path=junit_path)
+    _run_command(debug, _score, gt, pred, threshold=threshold, smooth=smooth, empty_both=empty_both,
+                 labels=labels, include_background=include_background,
+                 missing_as_empty=missing_as_empty, geometry=geometry, fmt=fmt,
+                 json_path=json_path, csv_path=csv_path, per_case=per_case, jobs=jobs,
+                 quiet=quiet, ci=ci)
+
+
+@main.command(context_settings={"max_content_width": 100})
+@click.argument("a", type=click.Path(path_type=str))
+@click.argument("b", type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="What to print on stdout.")
+@click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
+def compare(a, b, fmt, debug):
+    """Compare two JSON reports of `dice score`: per-class paired differences B minus A.
+
+    Pairs cases by name; per class over cases defined in both: n, mean difference, 95%
+    bootstrap interval, sign test and Wilcoxon signed-rank p-values. Cases in one file only
+    are listed. Exit status 0 ok, 2 usage error, 3 unreadable or invalid report.
+    """
+    _run_command(debug, _compare, a, b, fmt=fmt)
+
+
+def _run_command(debug, function, *args, **kwargs) -> None:
+    """Run a command body; turn exceptions into one line on stderr and an exit status."""
     try:
-        status = _score(gt, pred, threshold=threshold, smooth=smooth, empty_both=empty_both,
-                        labels=labels, include_background=include_background,
-                        missing_as_empty=missing_as_empty, geometry=geometry, fmt=fmt,
-                        json_path=json_path, csv_path=csv_path, per_case=per_case, jobs=jobs,
-                        quiet=quiet)
+        status = function(*args, **kwargs)
     except KeyboardInterrupt:
         _say("interrupted", "nothing was written")
         status = ExitStatus.INTERRUPTED
@@ -98,7 +147,17 @@ def score(gt, pred, threshold, smooth, empty_both, labels, include_background, m
     sys.exit(int(status))
 
 
-def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, **options) -> ExitStatus:
+def _gate_spec(min_dice, gate_on):
+    from .gate import GateSpec
+
+    if min_dice is None:
+        if gate_on is not None:
+            raise UsageError("--gate-on needs --min-dice")
+        return None
+    return GateSpec(min_dice[0], min_dice[1], gate_on or "mean")
+
+
+def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options) -> ExitStatus:
     from .evaluate import Settings, evaluate_pairing
     from .outputs import refuse_input_overwrite
     from .pairing import pair_paths
@@ -106,12 +165,21 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, **options) ->
     from .report.preflight import preflight_lines
 
     settings = Settings(**options)
+    spec = _gate_spec(ci["min_dice"], ci["gate_on"])
+    if ci["max_drop"] is not None and not ci["baseline_path"]:
+        raise UsageError("--max-drop needs --baseline")
     pairing = pair_paths(gt, pred)
     inputs = [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred]
-    outputs = [p for p in (json_path, csv_path) if p]
+    inputs += [ci["baseline_path"]] if ci["baseline_path"] else []
+    outputs = [p for p in (json_path, csv_path, ci["junit_path"]) if p]
     refuse_input_overwrite(outputs, inputs + list(pairing.extra))
     if len(outputs) != len({os.path.realpath(p) for p in outputs}):
-        raise UsageError("--json and --csv name the same file")
+        raise UsageError("two of --json, --csv and --junit name the same file")
+    baseline = None
+    if ci["baseline_path"]:
+        from .baseline import read_scores
+
+        baseline = read_scores(ci["baseline_path"])  # an unusable baseline stops before scoring (exit 3)
     if not quiet:
         for line in preflight_lines(pairing, settings):
             click.echo(f"dice: {line}", err=True)
@@ -122,11 +190,62 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, **options) ->
     if not quiet:
         for warning in run.warnings:
             _say("warning", warning)
-    _emit(run, fmt=fmt, json_path=json_path, csv_path=csv_path, per_case=per_case)
-    return ExitStatus.INPUT_ERROR if run.errors else ExitStatus.OK
+    gate = baseline_verdict = None
+    if spec is not None:
+        from .gate import check_gate
+
+        gate = check_gate(run, spec)
+    if baseline is not None:
+        from .baseline import check_baseline
+
+        baseline_verdict = check_baseline(run, baseline, ci["max_drop"] or 0.0)
+    checks = dict(gate=gate, baseline=baseline_verdict, spec=spec, max_drop=ci["max_drop"] or 0.0)
+    _emit(run, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=ci["junit_path"],
+          per_case=per_case, **checks)
+    _ci_messages(run, gate, baseline_verdict)
+    if run.errors:
+        return ExitStatus.INPUT_ERROR  # an input error wins: never reported as a quality failure
+    if (gate and not gate.passed) or (baseline_verdict and not baseline_verdict.passed):
+        return ExitStatus.GATE_FAILED
+    return ExitStatus.OK
 
 
-def _emit(run, *, fmt, json_path, csv_path, per_case) -> None:
+def _ci_messages(run, gate, baseline) -> None:
+    """Verdict blocks on stderr, GitHub annotations and job summary when running in Actions."""
+    from .report.verdict import baseline_lines, gate_lines
+
+    for line in (gate_lines(gate) if gate else []) + (baseline_lines(baseline) if baseline else []):
+        click.echo(f"dice: {line}", err=True)
+    from .report import github
+
+    if github.in_actions(os.environ):
+        for line in github.annotations(run, gate, baseline):
+            click.echo(line, err=True)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        from .report.markdown import render_markdown
+
+        try:
+            github.append_step_summary(summary, render_markdown(run, gate, baseline))
+        except OSError as exc:
+            _say("warning", f"{summary}: cannot append the job summary ({exc.strerror or exc})")
+
+
+def _json_extras(gate, baseline, spec, max_drop) -> dict:
+    from .baseline import baseline_record
+    from .gate import verdict_record
+
+    extra = {}
+    if gate is not None:
+        extra["gate"] = verdict_record(gate)
+    if baseline is not None:
+        extra["baseline"] = baseline_record(baseline)
+    settings = {"gate": None if spec is None else spec.record(),
+                "baseline": None if baseline is None else {"path": baseline.path, "max_drop": max_drop}}
+    return {"settings_extra": settings, "extra": extra}
+
+
+def _emit(run, *, fmt, json_path, csv_path, junit_path, per_case, gate, baseline, spec, max_drop) -> None:
     """Write requested files (atomically), then print the stdout report."""
     from .outputs import write_atomic
     from .report.csv_report import render_csv
@@ -134,19 +253,47 @@ def _emit(run, *, fmt, json_path, csv_path, per_case) -> None:
 
     rendered = {}
     if json_path or fmt == "json":
-        rendered["json"] = render_json(run)
+        rendered["json"] = render_json(run, **_json_extras(gate, baseline, spec, max_drop))
     if csv_path or fmt == "csv":
         rendered["csv"] = render_csv(run)
+    if fmt == "markdown":
+        from .report.markdown import render_markdown
+
+        rendered["markdown"] = render_markdown(run, gate, baseline)
     if json_path:
         write_atomic(json_path, rendered["json"])
     if csv_path:
         write_atomic(csv_path, rendered["csv"])
+    if junit_path:
+        from .report.junit import render_junit
+
+        write_atomic(junit_path, render_junit(run, gate, baseline))
     if fmt in rendered:
         click.echo(rendered[fmt], nl=False)
         return
-    from rich.console import Console
-
     from .report.table import print_table
 
-    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
-    print_table(run, console, per_case=per_case)
+    print_table(run, _stdout_console(), per_case=per_case)
+
+
+def _stdout_console():
+    from rich.console import Console
+
+    return Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+def _compare(a, b, *, fmt) -> ExitStatus:
+    from .compare import compare_files
+
+    cmp = compare_files(a, b)
+    for warning in cmp.warnings:
+        _say("warning", warning)
+    if fmt == "json":
+        from .report.compare_json import render_comparison_json
+
+        click.echo(render_comparison_json(cmp), nl=False)
+    else:
+        from .report.compare_table import print_comparison
+
+        print_comparison(cmp, _stdout_console())
+    return ExitStatus.OK

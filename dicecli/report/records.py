@@ -73,14 +73,19 @@ def summary_record(run: Evaluation) -> dict:
     }
 
 
-def run_record(run: Evaluation) -> dict:
-    """The whole run as JSON-ready data (the JSON contract of DESIGN.md)."""
+def run_record(run: Evaluation, *, settings_extra: dict | None = None, extra: dict | None = None) -> dict:
+    """The whole run as JSON-ready data (the JSON contract of DESIGN.md).
+
+    settings_extra: more "settings" fields (e.g. the gate options); extra: more top-level
+    fields (e.g. the "gate" verdict), added after the standard ones.
+    """
     return {
         "schema": SCHEMA,
         "tool": {"name": "dicecli", "version": __version__},
-        "settings": settings_record(run),
+        "settings": {**settings_record(run), **(settings_extra or {})},
         "cases": case_records(run),
         "summary": summary_record(run),
         "errors": [{"case": e.case, "path": e.path, "message": e.message} for e in run.errors],
         "warnings": list(run.warnings),
+        **(extra or {}),
     }

@@ -1,0 +1,240 @@
+"""Quality gates for CI: does every class clear its Dice bar? (numpy only, no I/O)
+
+A gate is a bar per class (``--min-dice``) and the statistic that must clear it
+(``--gate-on``). Rules, documented in README and man page:
+
+- Classes are matched by key: ``str(label)`` (a label name once names exist).
+  A bare number is the bar of every class of the run; ``key=value`` overrides it.
+- A statistic passes when value >= bar (within ``TOLERANCE``, so a mean that is
+  0.85 up to float rounding clears 0.85).
+- Undefined never passes: a class whose gated statistic is undefined (every case
+  both_empty under ``--empty-both nan``) fails as "undefined", and a class named
+  in the gate but absent from the run fails as "absent". A gate with no class to
+  check fails too.
+- ``gate_on="cases"``: every case with a defined Dice must clear the bar; cases
+  with an undefined Dice (both masks empty) are not judged and are counted.
+- Missing predictions never reach the gate: they are input errors, unless
+  ``--missing-as-empty`` scored them as empty masks (Dice 0), which can fail it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+GATE_ON = ("mean", "median", "pooled", "min", "cases")
+#: Slack for float rounding when comparing a statistic with its bar.
+TOLERANCE = 1e-9
+#: Worst cases listed per failing class.
+MAX_WORST = 5
+
+ABSENT, UNDEFINED, EMPTY = "absent", "undefined", "no class"
+
+
+def _bar(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{where}: expected a Dice bar between 0 and 1, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{where}: a Dice bar must be between 0 and 1, got {text!r}")
+    return value
+
+
+def parse_min_dice(specs: Iterable[str]) -> tuple[float | None, tuple[tuple[str, float], ...]]:
+    """Parse ``--min-dice`` values: "0.85", "liver=0.9,2=0.8", "0.8,2=0.9" (repeatable).
+
+    Returns (default bar or None, ((key, bar), ...) in the order given).
+    Raises ValueError (with a one-line reason) on bad syntax, a bar outside
+    [0, 1], two defaults or a class given twice.
+    """
+    default: float | None = None
+    classes: dict[str, float] = {}
+    for spec in specs:
+        parts = [part.strip() for part in str(spec).split(",")]
+        if not any(parts):
+            raise ValueError(f"expected a Dice bar such as 0.85 or 1=0.9, got {spec!r}")
+        for part in parts:
+            if not part:
+                continue
+            if "=" in part:
+                key, _, value = (s.strip() for s in part.partition("="))
+                if not key:
+                    raise ValueError(f"{part!r}: missing class before '='")
+                if key in classes:
+                    raise ValueError(f"class {key} is given twice")
+                classes[key] = _bar(value, f"class {key}")
+            else:
+                if default is not None:
+                    raise ValueError(f"two default bars given ({default:g} and {part})")
+                default = _bar(part, "default bar")
+    return default, tuple(classes.items())
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """What must clear which bar. ``default`` applies to every class of the run not named."""
+
+    default: float | None
+    classes: tuple[tuple[str, float], ...] = ()
+    gate_on: str = "mean"
+
+    def __post_init__(self):
+        if self.gate_on not in GATE_ON:
+            raise ValueError(f"gate_on must be one of {', '.join(GATE_ON)}")
+        if self.default is None and not self.classes:
+            raise ValueError("a gate needs a default bar or at least one class bar")
+
+    @classmethod
+    def parse(cls, specs: Iterable[str], gate_on: str = "mean") -> "GateSpec":
+        default, classes = parse_min_dice(specs)
+        return cls(default, classes, gate_on)
+
+    def record(self) -> dict:
+        return {"min_dice": {"default": self.default, "classes": dict(self.classes)},
+                "gate_on": self.gate_on}
+
+
+@dataclass(frozen=True)
+class CaseCheck:
+    """One case under ``gate_on="cases"``; ``passed`` is None when its Dice is undefined."""
+
+    case: str
+    dice: float | None
+    passed: bool | None
+
+
+@dataclass(frozen=True)
+class ClassCheck:
+    """The gate outcome of one class.
+
+    value: the gated statistic (for "cases": the lowest defined case Dice), None if undefined.
+    reason: None, ABSENT (named but not in the run) or UNDEFINED (no defined value).
+    worst: up to MAX_WORST (case, Dice) with the lowest defined Dice, worst first.
+    n, n_undefined: cases with a defined / undefined Dice.
+    cases: per-case checks (only under ``gate_on="cases"``).
+    """
+
+    key: str
+    statistic: str
+    bar: float
+    value: float | None
+    passed: bool
+    reason: str | None = None
+    worst: tuple[tuple[str, float], ...] = ()
+    n: int = 0
+    n_undefined: int = 0
+    cases: tuple[CaseCheck, ...] = ()
+
+    @property
+    def failing_cases(self) -> tuple[CaseCheck, ...]:
+        return tuple(c for c in self.cases if c.passed is False)
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """Every class check, plus what limits the verdict.
+
+    n_unscored: cases that could not be scored (input errors): the verdict is
+    then incomplete and the exit status is 3, whatever the checks say.
+    smooth: the ``--smooth`` the values were computed with (> 0: smoothed, not exact Dice).
+    """
+
+    spec: GateSpec
+    checks: tuple[ClassCheck, ...]
+    n_cases: int
+    n_unscored: int = 0
+    smooth: float = 0.0
+
+    @property
+    def smoothed(self) -> bool:
+        return self.smooth > 0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def complete(self) -> bool:
+        return self.n_unscored == 0
+
+    @property
+    def failures(self) -> tuple[ClassCheck, ...]:
+        return tuple(c for c in self.checks if not c.passed)
+
+
+def clears(value: float | None, bar: float) -> bool:
+    """value >= bar up to float rounding; an undefined value never clears."""
+    return value is not None and math.isfinite(value) and value >= bar - TOLERANCE
+
+
+def worst_cases(names, values: np.ndarray, limit: int = MAX_WORST) -> tuple[tuple[str, float], ...]:
+    """The ``limit`` lowest defined values as (case, value), ties broken by case name."""
+    defined = [(float(v), name) for name, v in zip(names, values) if math.isfinite(v)]
+    defined.sort()
+    return tuple((name, value) for value, name in defined[:limit])
+
+
+def _check_class(key, column: int, run, spec: GateSpec, bar: float) -> ClassCheck:
+    values = np.asarray(run.dice[:, column], dtype=np.float64)
+    names = [c.case for c in run.cases]
+    defined = np.isfinite(values)
+    n, n_undefined = int(defined.sum()), int((~defined).sum())
+    worst = worst_cases(names, values)
+    common = dict(key=key, statistic=spec.gate_on, bar=bar, worst=worst, n=n, n_undefined=n_undefined)
+    if spec.gate_on == "cases":
+        cases = tuple(
+            CaseCheck(name, float(v) if ok else None, clears(float(v), bar) if ok else None)
+            for name, v, ok in zip(names, values, defined)
+        )
+        value = float(values[defined].min()) if n else None
+        passed = n > 0 and all(c.passed is not False for c in cases)
+        return ClassCheck(value=value, passed=passed, reason=None if n else UNDEFINED, cases=cases, **common)
+    value = getattr(run.summary.classes[column], spec.gate_on)
+    value = None if value is None or not math.isfinite(value) else float(value)
+    return ClassCheck(value=value, passed=clears(value, bar), reason=None if value is not None else UNDEFINED,
+                      **common)
+
+
+def check_gate(run, spec: GateSpec) -> GateVerdict:
+    """Judge a scored run (a dicecli.evaluate.Evaluation) against ``spec``.
+
+    Classes are checked in run order, then classes named in the gate but absent
+    from the run (each fails with reason ABSENT).
+    """
+    named = dict(spec.classes)
+    keys = [str(label) for label in run.labels]
+    checks = []
+    for column, key in enumerate(keys):
+        bar = named.get(key, spec.default)
+        if bar is not None:
+            checks.append(_check_class(key, column, run, spec, bar))
+    for key, bar in spec.classes:
+        if key not in keys:
+            checks.append(ClassCheck(key=key, statistic=spec.gate_on, bar=bar, value=None, passed=False,
+                                     reason=ABSENT))
+    return GateVerdict(spec=spec, checks=tuple(checks), n_cases=len(run.cases), n_unscored=len(run.errors),
+                       smooth=float(run.settings.smooth))
+
+
+def verdict_record(verdict: GateVerdict) -> dict:
+    """The verdict as JSON-ready data (the "gate" object of the JSON report)."""
+    classes = {}
+    for c in verdict.checks:
+        item = {"statistic": c.statistic, "value": c.value, "bar": c.bar, "passed": c.passed,
+                "reason": c.reason, "n": c.n, "n_undefined": c.n_undefined,
+                "worst_cases": [{"case": name, "dice": value} for name, value in c.worst]}
+        if verdict.spec.gate_on == "cases":
+            item["failing_cases"] = [{"case": f.case, "dice": f.dice} for f in c.failing_cases]
+        classes[c.key] = item
+    return {
+        "passed": verdict.passed,
+        "complete": verdict.complete,
+        "n_unscored": verdict.n_unscored,
+        "gate_on": verdict.spec.gate_on,
+        "smoothed": verdict.smoothed,
+        "classes": classes,
+    }

@@ -1,0 +1,149 @@
+"""The gate and baseline verdicts as plain text lines for stderr (also reused by other CI reporters)."""
+
+from __future__ import annotations
+
+from ..baseline import BaselineVerdict, ClassDrop
+from ..gate import MAX_WORST, TOLERANCE, ClassCheck, GateVerdict
+
+MAX_NAMES = 5
+MAX_PASSED_SHOWN = 10
+STATISTIC_TEXT = {"mean": "mean Dice", "median": "median Dice", "pooled": "pooled Dice", "min": "min Dice",
+                  "cases": "every case"}
+
+
+def names(items, limit: int = MAX_NAMES) -> str:
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def score(value: float | None, bar: float | None = None, passed: bool | None = None) -> str:
+    """A Dice value with 4 decimals, more when 4 would contradict the verdict (0.84996 vs 0.85)."""
+    if value is None:
+        return "undefined"
+    if bar is not None and passed is not None:
+        for digits in range(4, 13):
+            text = f"{value:.{digits}f}"
+            if (float(text) >= bar - TOLERANCE) == passed:
+                return text
+        return repr(value)
+    return f"{value:.4f}"
+
+
+def bar_text(bar: float) -> str:
+    return f"{bar:g}"
+
+
+def check_value(c: ClassCheck) -> str:
+    return score(c.value, c.bar, c.passed)
+
+
+def headline(c: ClassCheck) -> str:
+    """One phrase for a failing class, e.g. "class 1 mean Dice 0.8100 < 0.85"."""
+    if c.reason == "absent":
+        return f"class {c.key} is not in the run (bar {bar_text(c.bar)}): undefined counts as a failure"
+    if c.value is None:
+        return (f"class {c.key} {STATISTIC_TEXT[c.statistic]} undefined (no case with a defined Dice, "
+                f"{c.n_undefined} both_empty) < {bar_text(c.bar)}: undefined counts as a failure")
+    if c.statistic == "cases":
+        return (f"class {c.key}: {len(c.failing_cases)} of {c.n} case(s) below {bar_text(c.bar)} "
+                f"(lowest {check_value(c)})")
+    return f"class {c.key} {STATISTIC_TEXT[c.statistic]} {check_value(c)} < {bar_text(c.bar)}"
+
+
+def worst_listed(c: ClassCheck) -> tuple[tuple[str, float], ...]:
+    """The cases to show for a failing class: its lowest cases (under "cases": failing ones only)."""
+    if c.statistic == "cases":
+        failing = sorted((f.dice, f.case) for f in c.failing_cases)
+        return tuple((name, value) for value, name in failing[:MAX_WORST])
+    return c.worst
+
+
+def _failure_line(c: ClassCheck) -> str:
+    line = headline(c)
+    if c.value is not None and c.statistic != "cases":
+        line += f" over {c.n} case(s)"
+        if c.n_undefined:
+            line += f", {c.n_undefined} both_empty left out"
+    worst = worst_listed(c)
+    if worst:
+        line += "; worst cases: " + ", ".join(f"{name} {value:.4f}" for name, value in worst)
+    if c.statistic == "cases" and c.n_undefined and c.value is not None:
+        line += f"; {c.n_undefined} both_empty case(s) not judged"
+    return line
+
+
+def _pass_item(c: ClassCheck) -> str:
+    if c.statistic == "cases":
+        return f"{c.key}: lowest {check_value(c)} >= {bar_text(c.bar)}"
+    return f"{c.key}: {check_value(c)} >= {bar_text(c.bar)}"
+
+
+def gate_lines(verdict: GateVerdict) -> list[str]:
+    """The verdict block: every failing class with value, bar and worst cases; or one line on success."""
+    what = STATISTIC_TEXT[verdict.spec.gate_on]
+    lines = []
+    if verdict.smoothed:
+        lines.append(f"warning: the gate uses smoothed Dice values (--smooth {verdict.smooth:g}), not exact Dice")
+    if not verdict.checks:
+        lines.append("gate FAILED: no class to check (the run found no class); nothing passes by default")
+    elif verdict.passed:
+        shown = [_pass_item(c) for c in verdict.checks[:MAX_PASSED_SHOWN]]
+        more = len(verdict.checks) - len(shown)
+        line = (f"gate passed: {what} >= bar for {len(verdict.checks)} class(es) ("
+                + ", ".join(shown) + (f", and {more} more" if more > 0 else "") + ")")
+        undefined = sum(c.n_undefined for c in verdict.checks) if verdict.spec.gate_on == "cases" else 0
+        if undefined:
+            line += f"; {undefined} both_empty case score(s) not judged"
+        lines.append(line)
+    else:
+        failures = verdict.failures
+        lines.append(f"gate FAILED: {len(failures)} of {len(verdict.checks)} class(es) do not clear the bar "
+                     f"(gate on {what})")
+        lines += ["  " + _failure_line(c) for c in failures]
+    if not verdict.complete:
+        lines.append(f"gate verdict incomplete: {verdict.n_unscored} case(s) could not be scored "
+                     "(input error, exit status 3)")
+    return lines
+
+
+def drop_headline(c: ClassDrop, max_drop: float) -> str:
+    if c.n == 0:
+        return (f"class {c.key}: no case with a defined Dice in both runs ({c.n_undefined} undefined pair(s)): "
+                "undefined counts as a failure")
+    return (f"class {c.key} mean Dice {c.baseline_mean:.4f} -> {c.current_mean:.4f} "
+            f"(drop {c.drop:.4f} > {bar_text(max_drop)}, {c.n} paired case(s))")
+
+
+def baseline_lines(verdict: BaselineVerdict) -> list[str]:
+    """The regression block: warnings, cases/classes in one run only, then the verdict."""
+    lines = [f"warning: baseline {verdict.path}: {w}" for w in verdict.warnings]
+    if verdict.only_in_run:
+        lines.append(f"baseline: {len(verdict.only_in_run)} case(s) only in this run, not compared: "
+                     f"{names(verdict.only_in_run)}")
+    if verdict.only_in_baseline:
+        lines.append(f"baseline: {len(verdict.only_in_baseline)} case(s) only in {verdict.path}, not compared: "
+                     f"{names(verdict.only_in_baseline)}")
+    if verdict.classes_only_in_run:
+        lines.append(f"baseline: class(es) only in this run, not compared: {names(verdict.classes_only_in_run)}")
+    if verdict.classes_only_in_baseline:
+        lines.append(f"baseline: class(es) only in {verdict.path}, not compared: "
+                     f"{names(verdict.classes_only_in_baseline)}")
+    allowance = bar_text(verdict.max_drop)
+    if not verdict.checks:
+        lines.append(f"regression check FAILED: no class in common with {verdict.path}")
+    elif verdict.passed:
+        shown = [f"{c.key}: {c.baseline_mean:.4f} -> {c.current_mean:.4f}" for c in verdict.checks[:MAX_PASSED_SHOWN]]
+        more = len(verdict.checks) - len(shown)
+        lines.append(f"no regression against {verdict.path}: every class mean within --max-drop {allowance} ("
+                     + ", ".join(shown) + (f", and {more} more" if more > 0 else "") + ")")
+    else:
+        failures = verdict.failures
+        lines.append(f"regression against {verdict.path}: {len(failures)} of {len(verdict.checks)} class(es) "
+                     f"fail (allowed drop of a class mean: {allowance})")
+        for c in failures:
+            line = "  " + drop_headline(c, verdict.max_drop)
+            if c.worse:
+                line += "; got worse most: " + ", ".join(f"{case} {x:.4f} -> {y:.4f}" for case, x, y in c.worse)
+            lines.append(line)
+    return lines
