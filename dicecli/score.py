@@ -22,6 +22,7 @@ OK, BOTH_EMPTY, GT_EMPTY, PRED_EMPTY = "ok", "both_empty", "gt_empty", "pred_emp
 EMPTY_BOTH_VALUES = {"nan": float("nan"), "one": 1.0, "zero": 0.0}
 
 _DENSE_LIMIT = 1 << 20  # largest label value counted with dense histograms
+_COMPARE_MAX_LABELS = 24  # below this, count by comparison rather than np.bincount
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,13 +91,10 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
         compact = _small_uint(len(values) - 1)
     k = len(values)
     tally = _JointTally(k) if k <= 256 else _DenseTally(k)
-    skipped = 0
-    for gc, pc, n_skipped in _foreground_chunks(g, p):
-        skipped += n_skipped
-        if compact is not None:
-            gc = np.searchsorted(values, gc).astype(compact)
-            pc = np.searchsorted(values, pc).astype(compact)
-        tally.add(gc, pc)
+    if compact is None:
+        skipped = _tally_words(g, p, tally, lambda a: a)
+    else:
+        skipped = _tally_words(g, p, tally, lambda a: np.searchsorted(values, a).astype(compact))
     gt_hist, pred_hist, tp_hist = tally.histograms()
     for hist in (gt_hist, pred_hist, tp_hist):
         hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
@@ -120,26 +118,39 @@ def _as_unsigned(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _foreground_chunks(g: np.ndarray, p: np.ndarray):
-    """Yield ``(g_chunk, p_chunk, n_skipped)`` covering every voxel once.
+def _tally_words(g: np.ndarray, p: np.ndarray, tally, to_index) -> int:
+    """Feed every voxel to ``tally``; return how many were skipped as 0 in both arrays.
 
-    Within a chunk, only 8-byte words where either array is non-zero are kept
-    (``n_skipped`` voxels are 0 in both); a chunk that is mostly foreground is
-    yielded whole, since gathering it would only add a copy.
+    The arrays are read as 8-byte words, a chunk at a time. Words that are 0 in
+    both arrays are skipped; words where both hold one repeated label (the
+    inside of a region) are counted per word; only the rest (region borders and
+    disagreements) are counted voxel by voxel. ``to_index`` maps label values to
+    the tally's bins.
     """
-    per_word = 8 // g.dtype.itemsize
+    bits = 8 * g.dtype.itemsize
+    per_word = 64 // bits
+    low = np.uint64((1 << bits) - 1)
+    repeat = np.uint64(sum(1 << (bits * i) for i in range(per_word)))
     head = g.size // per_word * per_word
-    gw, pw = g[:head].view(np.uint64), p[:head].view(np.uint64)
+    gw_all, pw_all = g[:head].view(np.uint64), p[:head].view(np.uint64)
     step = max(1, CHUNK_VOXELS // per_word)
-    for start in range(0, gw.size, step):
-        gcw, pcw = gw[start:start + step], pw[start:start + step]
-        active = np.flatnonzero(gcw | pcw)
-        if 2 * active.size > gcw.size:
-            yield gcw.view(g.dtype), pcw.view(p.dtype), 0
-        else:
-            yield gcw[active].view(g.dtype), pcw[active].view(p.dtype), (gcw.size - active.size) * per_word
+    skipped = 0
+    for start in range(0, gw_all.size, step):
+        gw, pw = gw_all[start:start + step], pw_all[start:start + step]
+        either = gw | pw
+        n_active = int(np.count_nonzero(either))
+        if 2 * n_active <= gw.size:  # mostly background: gather the active words
+            active = np.flatnonzero(either)
+            skipped += (gw.size - n_active) * per_word
+            gw, pw = gw[active], pw[active]
+        first = gw & low
+        uniform = (gw == pw) & (gw == first * repeat)
+        tally.add_uniform(to_index(first[uniform]), per_word)
+        mixed = ~uniform
+        tally.add(to_index(gw[mixed].view(g.dtype)), to_index(pw[mixed].view(p.dtype)))
     if head < g.size:
-        yield g[head:], p[head:], 0
+        tally.add(to_index(g[head:]), to_index(p[head:]))
+    return skipped
 
 
 def _present_values(g: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -149,6 +160,17 @@ def _present_values(g: np.ndarray, p: np.ndarray) -> np.ndarray:
         for a in (g[start:start + CHUNK_VOXELS], p[start:start + CHUNK_VOXELS]):
             found = np.union1d(found, np.unique(a).astype(np.int64))
     return found
+
+
+def _histogram(values: np.ndarray, k: int) -> np.ndarray:
+    """Occurrences of 0..k-1 in ``values``.
+
+    Interior labels come in long runs, where np.bincount stalls on one counter;
+    for few labels, one vectorised comparison per label is several times faster.
+    """
+    if k <= _COMPARE_MAX_LABELS:
+        return np.array([np.count_nonzero(values == v) for v in range(k)], dtype=np.int64)
+    return np.bincount(values.astype(np.intp), minlength=k)
 
 
 class _JointTally:
@@ -164,6 +186,10 @@ class _JointTally:
             code *= self.k
             code += p
             self.joint += np.bincount(code, minlength=self.k * self.k)
+
+    def add_uniform(self, labels: np.ndarray, weight: int) -> None:
+        """Count ``weight`` voxels of agreement for each entry of ``labels``."""
+        self.joint[:: self.k + 1] += weight * _histogram(labels, self.k)
 
     def histograms(self):
         matrix = self.joint.reshape(self.k, self.k)  # rows: ground truth, columns: prediction
@@ -184,6 +210,14 @@ class _DenseTally:
         equal = g == p
         self.matches += int(np.count_nonzero(equal))
         self.tp += np.bincount(np.where(equal, g, 0), minlength=self.k)
+
+    def add_uniform(self, labels: np.ndarray, weight: int) -> None:
+        """Count ``weight`` voxels of agreement for each entry of ``labels``."""
+        if labels.size:
+            counts = weight * _histogram(labels, self.k)
+            for hist in (self.gt, self.pred, self.tp):
+                hist += counts
+            self.matches += weight * int(labels.size)
 
     def histograms(self):
         tp = self.tp.copy()
