@@ -8,21 +8,40 @@ import stat
 from ..errors import ReadError
 
 
-def check_file(path: str) -> int:
-    """Refuse missing, unreadable, non-regular and empty files; return the size in bytes."""
+def _cannot_open(path: str, exc: OSError) -> ReadError:
+    return ReadError(path, f"cannot open file ({(exc.strerror or str(exc)).lower()})")
+
+
+def check_file(path: str, *, probe_open: bool = True) -> int:
+    """Refuse missing, non-regular and empty files; return the size in bytes.
+
+    probe_open: also open the file once, so permission problems get a clear
+    message before a decoding library sees them (readers that read the bytes
+    themselves through read_bytes skip it).
+    """
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
             raise ReadError(path, "is a directory, not a file")
         if not stat.S_ISREG(info.st_mode):
             raise ReadError(path, "not a regular file")
-        with open(path, "rb"):
-            pass
+        if probe_open:
+            with open(path, "rb"):
+                pass
     except OSError as exc:
-        raise ReadError(path, f"cannot open file ({(exc.strerror or str(exc)).lower()})") from None
+        raise _cannot_open(path, exc) from None
     if info.st_size == 0:
         raise ReadError(path, "empty file (0 bytes)")
     return info.st_size
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file, or ReadError naming why it cannot be opened."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise _cannot_open(path, exc) from None
 
 
 def first_line(exc: BaseException, path: str) -> str:

@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - platforms without an isal wheel
 
 from ..errors import ReadError
 from ..volume import Volume
-from ._common import check_file, first_line
+from ._common import check_file, first_line, read_bytes
 
 _HEAD_BYTES = 544  # a NIfTI-2 header (540 bytes) plus the extension flag
 MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1
@@ -50,7 +50,7 @@ logging.getLogger("nibabel.global").addFilter(_MuteWhileReading())
 def read(path: str) -> Volume:
     """Decode the NIfTI file at ``path``; raise ReadError for anything else."""
     path = str(path)
-    file_size = check_file(path)
+    file_size = check_file(path, probe_open=False)
     _READING.add(threading.get_ident())
     try:
         img, data = _load(path, file_size)
@@ -88,8 +88,7 @@ def _load(path: str, file_size: int):
     file size before any voxel memory is allocated. Unscaled voxels are a view
     of the decompressed bytes (no second copy); scaled ones go through nibabel.
     """
-    with open(path, "rb") as handle:
-        stored = handle.read()
+    stored = read_bytes(path)
     compressed = path.lower().endswith(".gz")
     head = _gunzip(stored, _HEAD_BYTES) if compressed else stored[:_HEAD_BYTES]
     klass = _image_class(head)

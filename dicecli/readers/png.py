@@ -17,6 +17,7 @@ the header, before any pixel is decoded. No spacing (pHYs is ignored), no affine
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
@@ -24,7 +25,7 @@ from PIL import Image
 
 from ..errors import ReadError
 from ..volume import Volume
-from ._common import check_file, first_line
+from ._common import check_file, first_line, read_bytes
 
 MAX_PIXELS = 2**31
 MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1
@@ -45,8 +46,9 @@ _SINGLE = "a mask must be single-channel (PNG mode L, P, I;16 or 1)"
 def read(path: str) -> Volume:
     """Decode the PNG at ``path``; raise ReadError for anything else."""
     path = str(path)
-    file_size = check_file(path)
-    header = _ihdr(path)
+    file_size = check_file(path, probe_open=False)
+    data = read_bytes(path)
+    header = _ihdr(data[:26])
     if header is not None:
         width, height, depth, _ = header
         if width * height > MAX_PIXELS:
@@ -57,7 +59,7 @@ def read(path: str) -> Volume:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=["PNG"]) as im:  # lazy: header only
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as im:  # lazy: header only
                 width, height = im.size
                 if width * height > MAX_PIXELS:
                     raise ReadError(path, _too_big(width, height))
@@ -93,13 +95,8 @@ def _too_big(width: int, height: int) -> str:
             f"the limit is {MAX_PIXELS} pixels)")
 
 
-def _ihdr(path: str) -> tuple[int, int, int, int] | None:
+def _ihdr(head: bytes) -> tuple[int, int, int, int] | None:
     """(width, height, bit depth, colour type) from IHDR, without pillow; None if no PNG."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(26)
-    except OSError:
-        return None
     if len(head) < 26 or head[:8] != _SIGNATURE or head[12:16] != b"IHDR":
         return None
     return (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"),
