@@ -31,7 +31,11 @@ class CaseCounts:
 
     labels: sorted label values (int64) found in the ground truth or prediction.
     tp: voxels with that label in both; fp: in the prediction only; fn: in the
-    ground truth only. ``n_voxels`` is the number of voxels compared.
+    ground truth only. ``n_voxels`` is the number of voxels compared (voxels
+    left out by an ignore label excluded); ``n_ignored`` how many were left out.
+    joint: the non-zero cells of the confusion matrix as (gt values, pred values,
+    voxel counts), or None when it was not kept (more than 256 labels, or
+    overlapping multi-label channels); regions are derived from it.
     """
 
     labels: np.ndarray
@@ -39,6 +43,8 @@ class CaseCounts:
     fp: np.ndarray
     fn: np.ndarray
     n_voxels: int
+    n_ignored: int = 0
+    joint: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def select(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(tp, fp, fn) for ``labels`` in order; labels absent from the case count 0."""
@@ -65,11 +71,13 @@ def _small_uint(max_value: int) -> np.dtype:
     return np.dtype(np.uint64)
 
 
-def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
+def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None) -> CaseCounts:
     """Count TP, FP and FN for every label value present in ``gt`` or ``pred``.
 
     Both arrays must have the same shape and a non-negative integer (or bool)
     dtype; the caller checks values. Label 0 is counted like any other label.
+    ignore: voxels whose ground truth is this value leave every count (nnU-Net
+    semantics); a prediction of ``ignore`` elsewhere is no class's foreground.
     One streaming pass in chunks of ``CHUNK_VOXELS``: 8-byte words that are 0 in
     both arrays are skipped and added to label 0, so cost follows the foreground
     and temporaries stay chunk-sized whatever the volume.
@@ -90,7 +98,9 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
         values = _present_values(g, p)
         compact = _small_uint(len(values) - 1)
     k = len(values)
-    tally = _JointTally(k) if k <= 256 else _DenseTally(k)
+    where = int(np.searchsorted(values, ignore)) if ignore is not None else k
+    ignore_index = where if where < k and values[where] == ignore else None
+    tally = _JointTally(k) if k <= 256 else _DenseTally(k, ignore_index)
     if compact is None:
         skipped = _tally_words(g, p, tally, lambda a: a)
     else:
@@ -98,6 +108,24 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
     gt_hist, pred_hist, tp_hist = tally.histograms()
     for hist in (gt_hist, pred_hist, tp_hist):
         hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
+    joint, ignored_row = None, None
+    if isinstance(tally, _JointTally):
+        matrix = tally.joint.reshape(k, k)  # rows: ground truth, columns: prediction
+        matrix[0, 0] += skipped
+        if ignore_index is not None:
+            ignored_row = matrix[ignore_index].copy()
+            matrix[ignore_index] = 0
+        rows, cols = np.nonzero(matrix)
+        joint = (values[rows], values[cols], matrix[rows, cols])
+    elif ignore_index is not None:
+        ignored_row = tally.ignored_pred
+        ignored_row[0] += skipped if ignore_index == 0 else 0
+    n_ignored = 0
+    if ignored_row is not None:  # the ignored ground-truth row leaves every count
+        n_ignored = int(ignored_row.sum())
+        gt_hist[ignore_index] -= n_ignored
+        pred_hist -= ignored_row
+        tp_hist[ignore_index] -= ignored_row[ignore_index]
     present = (gt_hist > 0) | (pred_hist > 0)
     tp = tp_hist[present]
     return CaseCounts(
@@ -105,7 +133,9 @@ def count_labels(gt: np.ndarray, pred: np.ndarray) -> CaseCounts:
         tp=tp,
         fp=pred_hist[present] - tp,
         fn=gt_hist[present] - tp,
-        n_voxels=int(g.size),
+        n_voxels=int(g.size) - n_ignored,
+        n_ignored=n_ignored,
+        joint=joint,
     )
 
 
@@ -199,10 +229,12 @@ class _JointTally:
 class _DenseTally:
     """More labels (e.g. uint16 instance masks): ground-truth, prediction and match histograms."""
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, ignore_index: int | None = None):
         self.k = k
         self.gt, self.pred, self.tp = (np.zeros(k, dtype=np.int64) for _ in range(3))
         self.matches = 0
+        self.ignore_index = ignore_index
+        self.ignored_pred = np.zeros(k, dtype=np.int64)  # predictions where gt is the ignore label
 
     def add(self, g: np.ndarray, p: np.ndarray) -> None:
         self.gt += np.bincount(g, minlength=self.k)
@@ -210,6 +242,8 @@ class _DenseTally:
         equal = g == p
         self.matches += int(np.count_nonzero(equal))
         self.tp += np.bincount(np.where(equal, g, 0), minlength=self.k)
+        if self.ignore_index is not None:
+            self.ignored_pred += np.bincount(p[g == self.ignore_index], minlength=self.k)
 
     def add_uniform(self, labels: np.ndarray, weight: int) -> None:
         """Count ``weight`` voxels of agreement for each entry of ``labels``."""
@@ -218,6 +252,8 @@ class _DenseTally:
             for hist in (self.gt, self.pred, self.tp):
                 hist += counts
             self.matches += weight * int(labels.size)
+            if self.ignore_index is not None:
+                self.ignored_pred[self.ignore_index] += counts[self.ignore_index]
 
     def histograms(self):
         tp = self.tp.copy()
