@@ -48,10 +48,22 @@ def _maybe(value: float) -> float | None:
 
 def summarize_class(values: np.ndarray, tp, fp, fn, *, smooth: float, empty_both: str) -> ClassSummary:
     """Summarise one class: ``values`` are its per-case Dice (NaN = undefined)."""
+    pooled = dice(np.sum(tp), np.sum(fp), np.sum(fn), smooth=smooth, empty_both=empty_both)
+    return summarize_metric(values, pooled=float(pooled))
+
+
+#: The summary of any per-case metric of one class (same statistics as Dice).
+MetricSummary = ClassSummary
+
+
+def summarize_metric(values: np.ndarray, *, pooled: float | None) -> ClassSummary:
+    """n, n_undefined, mean, std, median, min, max of per-case ``values`` (NaN = undefined).
+
+    pooled: the metric of the counts summed over cases, computed by the caller.
+    """
     values = np.asarray(values, dtype=np.float64)
     defined = values[np.isfinite(values)]
     n = int(defined.size)
-    pooled = dice(np.sum(tp), np.sum(fp), np.sum(fn), smooth=smooth, empty_both=empty_both)
     return ClassSummary(
         n=n,
         n_undefined=int(values.size - n),
@@ -60,7 +72,7 @@ def summarize_class(values: np.ndarray, tp, fp, fn, *, smooth: float, empty_both
         median=_maybe(np.median(defined)) if n else None,
         min=_maybe(defined.min()) if n else None,
         max=_maybe(defined.max()) if n else None,
-        pooled=_maybe(float(pooled)),
+        pooled=_maybe(pooled),
     )
 
 

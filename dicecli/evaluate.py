@@ -13,82 +13,39 @@ from __future__ import annotations
 
 import os
 import signal
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 import numpy as np
 
-from .aggregate import Summary, summarize
-from .errors import InputError, UsageError
-from .geometry import GEOMETRY_MODES, check_shape, geometry_mismatch
-from .interpret import to_labels
-from .pairing import Pair, Pairing, pair_paths
-from .readers import read_volume
-from .score import EMPTY_BOTH_VALUES, CaseCounts, count_labels, dice, statuses
+from .aggregate import MetricSummary, Summary, summarize, summarize_metric
+from .case import CaseError, CaseResult, score_pair
+from .classes import ClassSpec, build_classes
+from .errors import UsageError
+from .metrics import metric, soft_dice
+from .pairing import Pairing, pair_paths
+from .score import dice, statuses
+from .settings import Settings
 
+__all__ = ["CaseError", "CaseResult", "Evaluation", "Settings", "evaluate", "evaluate_pairing", "score_pair"]
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything that shapes the numbers; echoed in every report.
-
-    threshold: probability maps are foreground where p >= threshold.
-    smooth: s in (2·TP + s) / (2·TP + FP + FN + s); 0 gives exact Dice.
-    empty_both: "nan" (undefined, left out of means), "one" or "zero".
-    labels: classes to score; None = every non-zero label found in the run.
-    include_background: also score label 0.
-    missing_as_empty: score a missing prediction as an empty mask instead of an error.
-    geometry: spacing/affine mismatch is an error ("strict"), a warning, or ignored.
-    jobs: worker processes; 0 = every usable core.
-    """
-
-    threshold: float = 0.5
-    smooth: float = 0.0
-    empty_both: str = "nan"
-    labels: tuple[int, ...] | None = None
-    include_background: bool = False
-    missing_as_empty: bool = False
-    geometry: str = "strict"
-    jobs: int = 0
-
-    def __post_init__(self):
-        if not 0.0 <= self.threshold <= 1.0:
-            raise UsageError(f"threshold must be within [0, 1], got {self.threshold}")
-        if not (self.smooth >= 0 and np.isfinite(self.smooth)):
-            raise UsageError(f"smooth must be a finite number >= 0, got {self.smooth}")
-        if self.empty_both not in EMPTY_BOTH_VALUES:
-            raise UsageError(f"empty_both must be one of {', '.join(EMPTY_BOTH_VALUES)}")
-        if self.geometry not in GEOMETRY_MODES:
-            raise UsageError(f"geometry must be one of {', '.join(GEOMETRY_MODES)}")
-        if self.labels is not None and any(int(v) < 0 for v in self.labels):
-            raise UsageError("labels must be >= 0")
-        if self.jobs < 0:
-            raise UsageError("jobs must be >= 0")
-
-
-@dataclass(frozen=True, eq=False)
-class CaseResult:
-    """A scored case. ``pred`` is None when a missing prediction was scored as empty."""
-
-    case: str
-    gt: str
-    pred: str | None
-    counts: CaseCounts
-    pred_kind: str
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CaseError:
-    """A case that could not be scored: the file at fault and a one-line reason."""
-
-    case: str | None
-    path: str | None
-    message: str
+#: Label values listed in a warning before "and N more".
+MAX_LISTED = 10
 
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
-    """The outcome of a run. Tables are (cases x classes), in ``cases`` and ``labels`` order."""
+    """The outcome of a run. Tables are (cases x classes), in ``cases`` and ``classes`` order.
+
+    classes: the columns: plain labels first (``labels``, in order), then regions.
+    keys: the class keys reports use (label names, region names or label values).
+    metrics: extra metrics by name ((cases x classes), NaN = undefined), as asked
+        for in ``settings.metrics``; Dice is always ``dice``.
+    soft_dice: (cases x classes) soft Dice, NaN where undefined; None without ``settings.soft``.
+    gt_volume_mm3, pred_volume_mm3: (cases x classes), NaN when the spacing is unknown.
+    metric_summaries: per extra metric (and "soft_dice"), one MetricSummary per class.
+    """
 
     settings: Settings
     labels: tuple[int, ...]
@@ -102,6 +59,22 @@ class Evaluation:
     summary: Summary
     pairing: Pairing
     warnings: tuple[str, ...] = field(default=())
+    classes: tuple[ClassSpec, ...] = ()
+    metrics: dict = field(default_factory=dict)
+    soft_dice: np.ndarray | None = None
+    gt_volume_mm3: np.ndarray | None = None
+    pred_volume_mm3: np.ndarray | None = None
+    metric_summaries: dict = field(default_factory=dict)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Class keys in column order."""
+        return tuple(c.key for c in self.classes)
+
+    @property
+    def pred_kinds(self) -> dict[str, int]:
+        """How many predictions were read as each kind (labels, probability, softmax, ...)."""
+        return dict(sorted(Counter(c.pred_kind for c in self.cases).items()))
 
 
 def usable_cores() -> int:
@@ -110,44 +83,6 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
-
-
-def _check_dimensions(volume) -> None:
-    if volume.array.ndim not in (2, 3):
-        raise InputError(
-            volume.path,
-            f"is {volume.array.ndim}D with shape {tuple(volume.array.shape)}; a mask must be 2D or 3D",
-        )
-
-
-def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
-    """Read, check and count one case; any input problem becomes a CaseError."""
-    path = pair.gt
-    try:
-        gt = read_volume(pair.gt)
-        _check_dimensions(gt)
-        gt_labels, _ = to_labels(gt.array, threshold=settings.threshold, allow_probability=False)
-        warnings: list[str] = []
-        if pair.pred is None:
-            pred_labels, kind = np.zeros(gt_labels.shape, dtype=np.uint8), "missing"
-        else:
-            path = pair.pred
-            pred = read_volume(pair.pred)
-            _check_dimensions(pred)
-            check_shape(gt, pred.array.shape, pair.pred)
-            mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, pred)
-            if mismatch and settings.geometry == "strict":
-                raise InputError(pair.pred, mismatch)
-            if mismatch:
-                warnings.append(f"{pair.pred}: {mismatch}")
-            pred_labels, kind = to_labels(pred.array, threshold=settings.threshold, allow_probability=True)
-        counts = count_labels(gt_labels, pred_labels)
-        return CaseResult(pair.case, pair.gt, pair.pred, counts, kind, tuple(warnings))
-    except InputError as exc:
-        exc_path = exc.path or path
-        return CaseError(pair.case, exc_path, f"{exc_path}: {exc.reason}")
-    except MemoryError:
-        return CaseError(pair.case, path, f"{path}: not enough memory to score this case")
 
 
 def _score_star(args: tuple[Pair, Settings]) -> CaseResult | CaseError:
@@ -199,14 +134,83 @@ def _pairing_errors(pairing: Pairing, settings: Settings) -> list[CaseError]:
 
 
 def run_labels(results: list[CaseResult], settings: Settings) -> tuple[int, ...]:
-    """The classes of the run: ``settings.labels`` or every non-zero label found."""
+    """The plain labels of the run.
+
+    ``settings.labels`` when given; else every non-zero label found (in a
+    ground truth or a prediction), unless regions are given, which are then the
+    only classes. The ignore label is never a class; 0 only with include_background.
+    """
     if settings.labels is not None:
-        labels = set(int(v) for v in settings.labels)
+        labels = set(settings.labels)
+    elif settings.regions:
+        labels = set()
     else:
         labels = {int(v) for r in results for v in r.counts.labels if v != 0}
+        labels.discard(settings.ignore_label)
     if settings.include_background:
         labels.add(0)
     return tuple(sorted(labels))
+
+
+def _listed(values) -> str:
+    values = sorted(values)
+    shown = ", ".join(str(v) for v in values[:MAX_LISTED])
+    return shown + (f" and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else "")
+
+
+def label_warnings(results: list[CaseResult], classes, settings: Settings) -> list[str]:
+    """Run-level warnings from the counts: labels found but not scored, labels only ever predicted."""
+    in_gt, in_pred = set(), set()
+    for r in results:
+        c = r.counts
+        in_gt.update(int(v) for v in c.labels[(c.tp + c.fn) > 0])
+        in_pred.update(int(v) for v in c.labels[(c.tp + c.fp) > 0])
+    skip = {0} | ({settings.ignore_label} if settings.ignore_label is not None else set())
+    out = []
+    if settings.labels is not None or settings.regions:
+        used = {v for spec in classes for v in spec.labels}
+        unscored = (in_gt | in_pred) - used - skip
+        if unscored:
+            out.append(f"label value(s) {_listed(unscored)} found in the data but not scored "
+                       "(not in --labels or any --region)")
+    only_predicted = in_pred - in_gt - skip
+    if only_predicted and results:
+        out.append(f"label value(s) {_listed(only_predicted)} appear in predictions but in no ground truth")
+    quantised = [r for r in results if r.quantised]
+    if quantised:
+        out.append(
+            f"{len(quantised)} integer prediction(s) look like quantised probability maps (e.g. {quantised[0].pred}: "
+            "many values its ground truth does not have) and were scored as label maps (--pred-kind auto); "
+            "score them as probabilities with --pred-kind prob (p = value / dtype maximum, or --prob-scale S), "
+            "or say --pred-kind labels to keep label maps and silence this")
+    return out
+
+
+def _class_counts(result: CaseResult, classes, regions) -> np.ndarray:
+    """(3, n_classes) TP, FP, FN of one case."""
+    out = np.zeros((3, len(classes)), dtype=np.int64)
+    plain = [i for i, c in enumerate(classes) if not c.region]
+    if plain:
+        labels = np.asarray([classes[i].label for i in plain], dtype=np.int64)
+        out[:, plain] = np.stack(result.counts.select(labels))
+    order = {name: row for row, (name, _) in enumerate(regions)}
+    for i, c in enumerate(classes):
+        if c.region:
+            out[:, i] = result.region_counts[order[c.key]]
+    return out
+
+
+def _soft_values(results, classes, settings: Settings, tp, fn) -> np.ndarray:
+    out = np.full(tp.shape, np.nan)
+    for row, r in enumerate(results):
+        if r.soft_sums is None:
+            continue
+        index = {label: i for i, label in enumerate(r.soft_labels)}
+        for col, c in enumerate(classes):
+            if not c.region and c.label in index:
+                pg, p = r.soft_sums[index[c.label]]
+                out[row, col] = soft_dice(pg, p, tp[row, col] + fn[row, col], empty_both=settings.empty_both)
+    return out
 
 
 def evaluate_pairing(
@@ -219,17 +223,38 @@ def evaluate_pairing(
     for outcome in _score_all(todo, settings, progress):
         (errors if isinstance(outcome, CaseError) else results).append(outcome)
     labels = run_labels(results, settings)
-    shape = (len(results), len(labels))
+    try:
+        classes = build_classes(labels, settings.regions, settings.label_names)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    shape = (len(results), len(classes))
     tp, fp, fn = (np.zeros(shape, dtype=np.int64) for _ in range(3))
     for row, result in enumerate(results):
-        tp[row], fp[row], fn[row] = result.counts.select(np.asarray(labels, dtype=np.int64))
+        tp[row], fp[row], fn[row] = _class_counts(result, classes, settings.regions)
+    n_voxels = np.asarray([r.counts.n_voxels for r in results], dtype=np.int64).reshape(-1, 1)
     values = dice(tp, fp, fn, smooth=settings.smooth, empty_both=settings.empty_both)
-    summary = summarize(
-        values, tp, fp, fn,
-        foreground=np.asarray([v != 0 for v in labels], dtype=bool),
-        smooth=settings.smooth, empty_both=settings.empty_both,
-    )
+    foreground = np.asarray([c.foreground for c in classes], dtype=bool)
+    summary = summarize(values, tp, fp, fn, foreground=foreground, smooth=settings.smooth,
+                        empty_both=settings.empty_both)
+    extra = {name: metric(name, tp, fp, fn, n_voxels, empty_both=settings.empty_both)
+             for name in settings.metrics if name != "dice"}
+    total = int(n_voxels.sum())
+    summaries = {
+        name: tuple(
+            summarize_metric(table[:, c], pooled=float(metric(name, tp[:, c].sum(), fp[:, c].sum(), fn[:, c].sum(),
+                                                              total, empty_both=settings.empty_both)))
+            for c in range(len(classes)))
+        for name, table in extra.items()
+    }
+    soft = None
+    if settings.soft:
+        soft = _soft_values(results, classes, settings, tp, fn)
+        summaries["soft_dice"] = tuple(_soft_summary(results, classes, c, soft[:, c], tp[:, c] + fn[:, c],
+                                                     settings) for c in range(len(classes)))
+    voxel_volume = np.asarray([np.nan if r.voxel_volume_mm3 is None else r.voxel_volume_mm3 for r in results],
+                              dtype=np.float64).reshape(-1, 1)
     errors.sort(key=lambda e: (e.case or "", e.path or ""))
+    warnings = [w for r in results for w in r.warnings] + label_warnings(results, classes, settings)
     return Evaluation(
         settings=settings,
         labels=labels,
@@ -240,8 +265,27 @@ def evaluate_pairing(
         status=statuses(tp, fp, fn).reshape(shape),
         summary=summary,
         pairing=pairing,
-        warnings=tuple(w for r in results for w in r.warnings),
+        warnings=tuple(warnings),
+        classes=classes,
+        metrics=extra,
+        soft_dice=soft,
+        gt_volume_mm3=(tp + fn) * voxel_volume,
+        pred_volume_mm3=(tp + fp) * voxel_volume,
+        metric_summaries=summaries,
     )
+
+
+def _soft_summary(results, classes, col: int, values: np.ndarray, gt_sizes, settings: Settings) -> MetricSummary:
+    """Mean soft Dice over cases where it is defined; pooled from the summed sums."""
+    spec = classes[col]
+    pg = p = g = 0.0
+    have = False
+    for r, size in zip(results, gt_sizes):
+        if r.soft_sums is not None and not spec.region and spec.label in r.soft_labels:
+            row = r.soft_sums[r.soft_labels.index(spec.label)]
+            pg, p, g, have = pg + row[0], p + row[1], g + float(size), True
+    pooled = float(soft_dice(pg, p, g, empty_both=settings.empty_both)) if have else float("nan")
+    return summarize_metric(values, pooled=pooled)
 
 
 def evaluate(gt: str, pred: str, settings: Settings | None = None, **options) -> Evaluation:

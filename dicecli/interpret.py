@@ -9,9 +9,18 @@ Rules (documented in README and man page):
 - float dtype with values in [0, 1] that are not all whole: a probability map;
   foreground (label 1) is ``p >= threshold``. Only predictions may be probability maps.
 - NaN, inf, negative values or non-whole values outside [0, 1]: an error naming what was found.
+
+``--pred-kind`` overrides the guess for predictions (see ``prediction_kind``):
+"labels" insists on a label map, "prob" reads every value as a probability
+p = value / scale (integer maps: scale = ``--prob-scale``, default the dtype's
+maximum, 255 for uint8). Under "auto", integer maps stay label maps; when one
+looks like a quantised probability map, ``looks_quantised`` says so from the
+counts (no extra pass) and the run warns.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import numpy as np
 
@@ -19,6 +28,10 @@ from .errors import ValueKindError
 from .score import CHUNK_VOXELS
 
 LABELS, PROBABILITY = "labels", "probability"
+PRED_KINDS = ("auto", "labels", "prob")
+#: An integer prediction with at least this many distinct non-zero values absent
+#: from its ground truth looks like a quantised probability map.
+QUANTISED_MIN_VALUES = 16
 
 
 def _chunks(flat: np.ndarray):
@@ -94,15 +107,115 @@ def to_labels(array: np.ndarray, *, threshold: float, allow_probability: bool) -
     return (array >= exact_threshold(threshold, array.dtype)).view(np.uint8), PROBABILITY
 
 
-def exact_threshold(threshold: float, dtype: np.dtype) -> np.floating:
-    """The smallest value of ``dtype`` that is >= ``threshold``.
+def exact_threshold(threshold: float, dtype: np.dtype, scale: float = 1.0):
+    """The smallest value v of ``dtype`` with v / scale >= ``threshold`` (real arithmetic).
 
-    Comparing ``p >= exact_threshold(t, p.dtype)`` in the array's own precision
-    gives exactly the foreground of the real-number rule ``p >= t``, with no
-    float64 copy of the map (a plain float32 cast of 0.3 could round down).
+    Comparing ``value >= exact_threshold(t, value.dtype, s)`` in the array's own
+    precision gives exactly the foreground of the real-number rule
+    ``value / s >= t``, with no float64 copy of the map (a plain float32 cast of
+    0.3 could round down). Integer dtypes get the integer ceiling.
     """
     dtype = np.dtype(dtype)
-    value = dtype.type(threshold)
-    if float(value) < threshold:
+    target = Fraction(threshold) * Fraction(scale)
+    if dtype.kind in "uib":
+        whole = -((-target.numerator) // target.denominator)  # ceiling
+        return whole
+    value = dtype.type(float(target))
+    if Fraction(float(value)) < target:
         value = np.nextafter(value, dtype.type(np.inf))
     return value
+
+
+def default_scale(dtype: np.dtype, prob_scale: float | None) -> float:
+    """p = value / scale: ``--prob-scale``, else 1 for floats and the dtype's maximum for integers."""
+    if prob_scale is not None:
+        return float(prob_scale)
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+
+
+def _int_range(array: np.ndarray) -> tuple[int, int]:
+    if array.size == 0:
+        return 0, 0
+    return int(array.min()), int(array.max())
+
+
+def check_probabilities(array: np.ndarray, scale: float) -> None:
+    """Raise ValueKindError unless every value / scale is a probability in [0, 1]."""
+    if array.dtype == bool:
+        return
+    if array.dtype.kind in "ui":
+        lo, hi = _int_range(array)
+        finite = True
+    elif array.dtype.kind == "f":
+        flat = array.ravel(order="K")
+        lo, hi, finite, _ = _float_facts(flat)
+        if not finite:
+            raise ValueKindError(None, f"contains {_nonfinite_summary(flat)}")
+    else:
+        raise ValueKindError(None, f"unsupported data type {array.dtype} for a probability map")
+    if array.size and (lo < 0 or hi > scale):
+        where = "" if scale == 1 else f" / {scale:g}"
+        raise ValueKindError(
+            None,
+            f"values from {lo:g} to {hi:g}{where} are not probabilities in [0, 1]"
+            + ("" if scale != 1 or array.dtype.kind == "f" else " (quantised maps need --prob-scale)"),
+        )
+
+
+def threshold_map(array: np.ndarray, threshold: float, scale: float) -> np.ndarray:
+    """Foreground (uint8 1) where value / scale >= threshold, exactly."""
+    if array.dtype == bool:
+        array = array.view(np.uint8)
+    return (array >= exact_threshold(threshold, array.dtype, scale)).view(np.uint8)
+
+
+def prediction_kind(array: np.ndarray, *, pred_kind: str = "auto", prob_scale: float | None = None) -> tuple[str, float]:
+    """(LABELS or PROBABILITY, scale) for a single-channel prediction, after checking its values.
+
+    auto: as to_labels (integer maps are labels; float maps with non-whole values
+    in [0, 1] are probabilities), unless ``prob_scale`` is given, which makes it "prob".
+    labels: a label map; non-whole values are an error. prob: value / scale in [0, 1].
+    """
+    if pred_kind not in PRED_KINDS:
+        raise ValueError(f"pred_kind must be one of {', '.join(PRED_KINDS)}")
+    if pred_kind == "prob" or (pred_kind == "auto" and prob_scale is not None):
+        scale = default_scale(array.dtype, prob_scale)
+        check_probabilities(array, scale)
+        return PROBABILITY, scale
+    return LABELS, 1.0
+
+
+def prediction_labels(
+    array: np.ndarray, *, threshold: float, pred_kind: str = "auto", prob_scale: float | None = None
+) -> tuple[np.ndarray, str, float]:
+    """(labels, kind, scale) of a single-channel prediction under ``--pred-kind``.
+
+    threshold: the threshold of class 1 (a single-channel probability map has
+    foreground label 1 where value / scale >= threshold).
+    """
+    kind, scale = prediction_kind(array, pred_kind=pred_kind, prob_scale=prob_scale)
+    if kind == PROBABILITY:
+        return threshold_map(array, threshold, scale), PROBABILITY, scale
+    if pred_kind == "labels" and array.dtype.kind == "f":
+        flat = array.ravel(order="K")
+        lo, hi, finite, whole = _float_facts(flat)
+        if not finite:
+            raise ValueKindError(None, f"contains {_nonfinite_summary(flat)}")
+        if flat.size and not whole:
+            raise ValueKindError(None, f"non-whole values (range {lo:g} to {hi:g}) in a label map "
+                                       "(--pred-kind labels)")
+    labels, kind = to_labels(array, threshold=threshold, allow_probability=pred_kind == "auto")
+    return labels, kind, 1.0 if kind == LABELS else scale
+
+
+def looks_quantised(labels: np.ndarray, gt_size: np.ndarray, pred_size: np.ndarray) -> bool:
+    """From one case's counts: an integer prediction with many values its ground truth never has.
+
+    True when at least QUANTISED_MIN_VALUES distinct non-zero values occur in the
+    prediction but not in the ground truth (a uint8 probability map has up to
+    254 of them; a label map rarely predicts that many classes the gt lacks).
+    """
+    labels, gt_size, pred_size = (np.asarray(a) for a in (labels, gt_size, pred_size))
+    extra = (labels != 0) & (pred_size > 0) & (gt_size == 0)
+    return int(np.count_nonzero(extra)) >= QUANTISED_MIN_VALUES

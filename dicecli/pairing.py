@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import PairingError, UsageError
-from .readers import case_name
+from .readers import SUFFIXES, case_name
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def pair_folders(gt_dir: str, pred_dir: str) -> Pairing:
     gt_cases, gt_ignored = _list_cases(gt_dir)
     pred_cases, pred_ignored = _list_cases(pred_dir)
     if not gt_cases:
-        raise PairingError(gt_dir, "no ground-truth masks found (supported: .nii.gz, .nii, .png, .tif, .tiff)")
+        raise PairingError(gt_dir, f"no ground-truth masks found (supported: {', '.join(SUFFIXES)})")
     duplicates = [
         (case, tuple(files))
         for cases in (gt_cases, pred_cases)

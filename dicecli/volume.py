@@ -17,9 +17,14 @@ class Volume:
     spacing_mm: voxel size per array axis in millimetres, or None when the format
         has none (PNG, most TIFF).
     affine: 4x4 voxel-to-world matrix (NIfTI), or None.
+    channel_axis: the axis the format keeps channels on, when the array may hold
+        one map per channel (NIfTI: 3, .npy/.npz: 0, TIFF: its channel/sample
+        axis), else None. A hint: whether it is a channel axis is decided
+        against the ground truth's shape (dicecli.channels).
     """
 
     array: np.ndarray
     path: str
     spacing_mm: tuple[float, ...] | None = None
     affine: np.ndarray | None = None
+    channel_axis: int | None = None

@@ -21,6 +21,8 @@ _FORMATS: tuple[tuple[str, str], ...] = (
     (".png", "png"),
     (".tiff", "tiff"),
     (".tif", "tiff"),
+    (".npz", "numpy_file"),
+    (".npy", "numpy_file"),
 )
 
 SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in _FORMATS)

@@ -7,7 +7,8 @@ Values are what the file means, never the raw codes:
 - ``scl_slope``/``scl_inter`` set -> the scaled values, as floats
 
 Axes of size 1 at index 3 or later are dropped ((x, y, z, 1) -> (x, y, z));
-a real fourth axis (x, y, z, c) is kept for the caller to judge.
+a real fourth axis (x, y, z, c) is kept, reported as ``channel_axis`` 3, for
+the caller to judge against the ground truth (softmax outputs).
 ``spacing_mm`` is the voxel size per kept axis (converted to mm when the header
 says metres or microns); ``affine`` is nibabel's 4x4 voxel-to-world matrix as
 stored (float64, never reoriented). RGB and complex voxels are refused, and so
@@ -78,7 +79,8 @@ def read(path: str) -> Volume:
     spacing = tuple(zooms[i] * scale for i in keep if i < len(zooms))
     if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
         raise ReadError(path, "invalid orientation: the affine is not a finite 4x4 matrix")
-    return Volume(array=data, path=path, spacing_mm=spacing or None, affine=affine)
+    channel_axis = 3 if data.ndim == 4 else None  # (x, y, z, c): softmax outputs keep channels last
+    return Volume(array=data, path=path, spacing_mm=spacing or None, affine=affine, channel_axis=channel_axis)
 
 
 def _load(path: str, file_size: int):

@@ -7,9 +7,14 @@ probability maps, ...), made native byte order:
 - a stack of equal pages -> 3D (pages, rows, cols)
 - 1-bit (bilevel) -> uint8 0/1, the stored bits (foreground is label 1)
 
-Refused: multi-channel images (RGB, samples per pixel > 1, or a channel axis),
-files with several differently shaped images, more than three axes, and headers
-promising more than ``MAX_BYTES`` of pixel data. No spacing, no affine.
+- one channel axis (samples per pixel > 1, or a C axis) -> kept and reported as
+  ``channel_axis`` (per-class probability maps; see dicecli.channels), when the
+  samples are floats or the image is not a colour picture
+
+Refused: colour pictures (integer RGB, YCbCr, CMYK, palette samples), more than
+one channel axis, files with several differently shaped images, more spatial
+axes than three, and headers promising more than ``MAX_BYTES`` of pixel data.
+No spacing, no affine.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ._common import check_file, first_line
 MAX_BYTES = 2**34  # 16 GiB of decoded pixels: beyond that the header is not believed
 MAX_RATIO = 2**16  # compressed pixels expanding more than this are not believed either
 _SINGLE = "a mask must be single-channel"
+_MINISWHITE, _MINISBLACK = 0, 1  # TIFF photometric interpretations of grey (non-colour) samples
 # tifffile logs (rather than raises) when it skips damaged pages; those are fatal here.
 _DAMAGE = re.compile(
     r"page|offset|reshape|bytecount|strip|tags|ifd|missing|corrupt|incomplet|failed", re.I)
@@ -42,7 +48,7 @@ def read(path: str) -> Volume:
     logger.addHandler(log)  # also keeps tifffile's warnings off stderr
     try:
         with tifffile.TiffFile(path) as tif:
-            array = _decode(tif, path, file_size, log)
+            array, channel_axis = _decode(tif, path, file_size, log)
         log.check()
     except ReadError:
         raise
@@ -56,10 +62,10 @@ def read(path: str) -> Volume:
         array = array.view(np.uint8)
     elif not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    return Volume(array=array, path=path)
+    return Volume(array=array, path=path, channel_axis=channel_axis)
 
 
-def _decode(tif: tifffile.TiffFile, path: str, file_size: int, log: _Collect) -> np.ndarray:
+def _decode(tif: tifffile.TiffFile, path: str, file_size: int, log: _Collect) -> tuple[np.ndarray, int | None]:
     series = tif.series
     log.check()
     if not series:
@@ -70,10 +76,17 @@ def _decode(tif: tifffile.TiffFile, path: str, file_size: int, log: _Collect) ->
                               f"({shapes}); expected one image or a stack of equal pages")
     s = series[0]
     samples = s.keyframe.samplesperpixel
-    if samples > 1 or "S" in s.axes or "C" in s.axes:
-        raise ReadError(path, f"multi-channel TIFF (shape {tuple(s.shape)}, axes {s.axes}, "
-                              f"{samples} samples per pixel): {_SINGLE}")
-    if len(s.shape) not in (2, 3):
+    channel_axes = [i for i, a in enumerate(s.axes) if a in "SC"]
+    channel_axis = None
+    if samples > 1 or channel_axes:
+        what = (f"multi-channel TIFF (shape {tuple(s.shape)}, axes {s.axes}, "
+                f"{samples} samples per pixel)")
+        colour = int(s.keyframe.photometric) not in (_MINISWHITE, _MINISBLACK)
+        if len(channel_axes) != 1 or (colour and np.dtype(s.dtype).kind != "f"):
+            raise ReadError(path, f"{what}: {_SINGLE}, or one probability map per channel")
+        channel_axis = channel_axes[0]
+    spatial = len(s.shape) - (channel_axis is not None)
+    if spatial not in (2, 3):
         raise ReadError(path, f"TIFF image has shape {tuple(s.shape)} (axes {s.axes}); "
                               "expected a 2D image or a 3D stack of pages")
     nbytes = int(np.prod(s.shape, dtype=np.float64) * np.dtype(s.dtype).itemsize)
@@ -84,7 +97,7 @@ def _decode(tif: tifffile.TiffFile, path: str, file_size: int, log: _Collect) ->
     if nbytes > (file_size if packed else MAX_RATIO * file_size + 2**20):
         raise ReadError(path, f"TIFF header promises shape {tuple(s.shape)} ({nbytes} bytes of "
                               f"pixels), more than a {file_size}-byte file can hold (truncated?)")
-    return np.asarray(s.asarray(maxworkers=1))
+    return np.asarray(s.asarray(maxworkers=1)), channel_axis
 
 
 class _Collect(logging.Handler):

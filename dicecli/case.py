@@ -1,0 +1,195 @@
+"""Score one case: read both files, decide what the prediction means, count.
+
+This is the worker of a run (it runs in a child process with ``-j``); it returns
+a CaseResult or, for any input problem, a CaseError naming the file at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .channels import argmax_labels, channel_thresholds, channels_first, find_channel_axis, multilabel_counts, soft_sums
+from .classes import region_counts
+from .errors import GeometryError, InputError, ValueKindError
+from .geometry import check_shape, geometry_mismatch
+from .interpret import (LABELS, PROBABILITY, check_probabilities, default_scale, looks_quantised,
+                        prediction_labels, to_labels)
+from .pairing import Pair
+from .readers import read_volume
+from .score import CaseCounts, count_labels
+from .settings import Settings
+
+SOFTMAX, MULTILABEL, MISSING = "softmax", "multilabel", "missing"
+
+
+@dataclass(frozen=True, eq=False)
+class CaseResult:
+    """A scored case. ``pred`` is None when a missing prediction was scored as empty.
+
+    pred_kind: how the prediction was read: "labels", "probability" (one map,
+        thresholded), "softmax" (argmax over channels), "multilabel" (channels
+        thresholded one by one) or "missing".
+    prob_scale: p = value / prob_scale for probability maps (None otherwise, and
+        for integer softmax maps, whose argmax needs no scale).
+    region_counts: (n_regions, 3) TP, FP, FN of ``settings.regions`` in order.
+    soft_labels, soft_sums: labels with soft-Dice sums and their (Σp·g, Σp);
+        empty unless ``settings.soft`` and the prediction holds probabilities.
+    voxel_volume_mm3: product of the ground truth's spacing, None when unknown.
+    quantised: an integer map read as labels under "auto" that looks like a
+        quantised probability map (the run warns once).
+    """
+
+    case: str
+    gt: str
+    pred: str | None
+    counts: CaseCounts
+    pred_kind: str
+    warnings: tuple[str, ...] = ()
+    prob_scale: float | None = None
+    region_counts: np.ndarray | None = None
+    soft_labels: tuple[int, ...] = ()
+    soft_sums: np.ndarray | None = None
+    voxel_volume_mm3: float | None = None
+    quantised: bool = False
+    channel_axis: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseError:
+    """A case that could not be scored: the file at fault and a one-line reason."""
+
+    case: str | None
+    path: str | None
+    message: str
+
+
+def _check_dimensions(volume) -> None:
+    if volume.array.ndim not in (2, 3):
+        raise InputError(
+            volume.path,
+            f"is {volume.array.ndim}D with shape {tuple(volume.array.shape)}; a mask must be 2D or 3D",
+        )
+
+
+def _voxel_volume(volume) -> float | None:
+    spacing = volume.spacing_mm
+    if not spacing or len(spacing) != volume.array.ndim or not all(math.isfinite(s) and s > 0 for s in spacing):
+        return None
+    return float(np.prod(spacing))
+
+
+def _spatial(pred, axis: int | None):
+    """The prediction as a Volume of its spatial grid (for the geometry checks)."""
+    if axis is None:
+        return pred
+    spacing = pred.spacing_mm
+    if spacing is not None and len(spacing) == pred.array.ndim:
+        spacing = spacing[:axis] + spacing[axis + 1:]
+    return replace(pred, spacing_mm=spacing)
+
+
+def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
+    """p = value / scale for a (channels, ...) stack, after checking its values; None = scale-free."""
+    kind = settings.pred_kind
+    if kind == "labels":
+        check_probabilities(stack, 1.0)
+        if stack.dtype.kind == "f" and not all(np.array_equal(c, np.floor(c)) for c in stack):
+            raise ValueKindError(None, "--pred-kind labels: channel values must be 0 or 1 (one binary mask "
+                                       "per channel)")
+        return 1.0
+    if kind == "prob" or settings.prob_scale is not None or stack.dtype.kind in "fb":
+        scale = default_scale(stack.dtype, settings.prob_scale)
+        check_probabilities(stack, scale)
+        return scale
+    check_probabilities(stack, float(np.iinfo(stack.dtype).max))  # integers: only negative values are wrong
+    if stack.size == 0 or int(stack.max()) <= 1:
+        return 1.0  # 0/1 masks, one per channel
+    if settings.multilabel or settings.soft:
+        raise ValueKindError(None, f"integer channel values up to {int(stack.max())}: give --prob-scale "
+                                   f"(e.g. {np.iinfo(stack.dtype).max} if they are probabilities x "
+                                   f"{np.iinfo(stack.dtype).max}) so thresholds and soft Dice see p = value / scale")
+    return None  # argmax of quantised probabilities needs no scale
+
+
+def _score_channels(gt_labels, pred, axis: int, settings: Settings) -> dict:
+    stack = channels_first(pred.array, axis)
+    scale = _channel_scale(stack, settings)
+    ignore, regions = settings.ignore_label, [m for _, m in settings.regions]
+    n = stack.shape[0]
+    if settings.multilabel:
+        thresholds = channel_thresholds(n, settings.threshold, settings.thresholds)
+        counts, reg, sums = multilabel_counts(gt_labels, stack, thresholds=thresholds, scale=scale, ignore=ignore,
+                                              regions=regions, soft=settings.soft)
+        return dict(counts=counts, pred_kind=MULTILABEL, prob_scale=scale, region_counts=reg,
+                    soft_labels=tuple(range(n)) if settings.soft else (), soft_sums=sums)
+    labels = argmax_labels(stack)
+    counts = count_labels(gt_labels, labels, ignore=ignore)
+    sums = soft_sums(gt_labels, stack, range(n), scale=scale, ignore=ignore) if settings.soft else None
+    return dict(counts=counts, pred_kind=SOFTMAX, prob_scale=scale,
+                region_counts=region_counts(counts, regions, gt_labels, labels, ignore=ignore),
+                soft_labels=tuple(range(n)) if settings.soft else (), soft_sums=sums)
+
+
+def _score_single(gt_labels, pred, settings: Settings) -> dict:
+    ignore, regions = settings.ignore_label, [m for _, m in settings.regions]
+    labels, kind, scale = prediction_labels(pred.array, threshold=settings.threshold_for(1),
+                                            pred_kind=settings.pred_kind, prob_scale=settings.prob_scale)
+    counts = count_labels(gt_labels, labels, ignore=ignore)
+    out = dict(counts=counts, pred_kind=kind, prob_scale=scale if kind == PROBABILITY else None,
+               region_counts=region_counts(counts, regions, gt_labels, labels, ignore=ignore))
+    if settings.soft and kind == PROBABILITY:
+        out.update(soft_labels=(1,), soft_sums=soft_sums(gt_labels, pred.array[np.newaxis], (1,), scale=scale,
+                                                        ignore=ignore))
+    if kind == LABELS and settings.pred_kind == "auto" and pred.array.dtype.kind in "ui":
+        out["quantised"] = looks_quantised(counts.labels, counts.tp + counts.fn, counts.tp + counts.fp)
+    return out
+
+
+def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
+    """Read, check and count one case; any input problem becomes a CaseError."""
+    path = pair.gt
+    try:
+        gt = read_volume(pair.gt)
+        _check_dimensions(gt)
+        gt_labels, _ = to_labels(gt.array, threshold=settings.threshold, allow_probability=False)
+        warnings: list[str] = []
+        if pair.pred is None:
+            empty = np.zeros(gt_labels.shape, dtype=np.uint8)
+            counts = count_labels(gt_labels, empty, ignore=settings.ignore_label)
+            regions = [m for _, m in settings.regions]
+            scored = dict(counts=counts, pred_kind=MISSING,
+                          region_counts=region_counts(counts, regions, gt_labels, empty,
+                                                      ignore=settings.ignore_label))
+            axis = None
+        else:
+            path = pair.pred
+            pred = read_volume(pair.pred)
+            try:
+                axis = find_channel_axis(pred.array.shape, gt_labels.shape, hint=pred.channel_axis,
+                                         override=settings.channel_axis)
+            except GeometryError as exc:
+                if pred.array.ndim == gt_labels.ndim:
+                    check_shape(gt, pred.array.shape, pair.pred)  # names the differing axis
+                raise GeometryError(pair.pred, f"{exc.reason} (ground truth: {pair.gt})") from None
+            if axis is None:
+                _check_dimensions(pred)
+                check_shape(gt, pred.array.shape, pair.pred)
+            mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, _spatial(pred, axis))
+            if mismatch and settings.geometry == "strict":
+                raise InputError(pair.pred, mismatch)
+            if mismatch:
+                warnings.append(f"{pair.pred}: {mismatch}")
+            if axis is None:
+                scored = _score_single(gt_labels, pred, settings)
+            else:
+                scored = _score_channels(gt_labels, pred, axis, settings)
+        return CaseResult(pair.case, pair.gt, pair.pred, warnings=tuple(warnings),
+                          voxel_volume_mm3=_voxel_volume(gt), channel_axis=axis, **scored)
+    except InputError as exc:
+        exc_path = exc.path or path
+        return CaseError(pair.case, exc_path, f"{exc_path}: {exc.reason}")
+    except MemoryError:
+        return CaseError(pair.case, path, f"{path}: not enough memory to score this case")

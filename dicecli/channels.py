@@ -1,0 +1,196 @@
+"""Multi-channel predictions (softmax or sigmoid outputs): numpy only, no paths.
+
+A prediction whose shape is the ground truth's shape plus one axis holds one
+probability map per channel; channel i is label i. Rules (README, man page):
+
+- the channel axis: ``--channel-axis`` when given; else the axis the reader
+  reports (NIfTI: the 4th, after x, y, z; .npy/.npz: the first, as nnU-Net
+  writes them; TIFF: its channel/sample axis) when removing it leaves the
+  ground truth's shape; else the only axis whose removal does. Several
+  candidates and no hint: an error asking for ``--channel-axis``.
+- argmax (default): the label of a voxel is its most probable channel; ties go
+  to the lowest channel index.
+- multilabel: every channel is thresholded on its own (value / scale >= t_c),
+  so classes may overlap; counts are per channel, (gt == c) vs channel c.
+- soft Dice sums (2·Σp·g / (Σp + Σg)) are collected from the same maps.
+
+Everything runs over spatial slabs of about ``CHUNK_VOXELS`` voxels, so no
+one-hot ground truth and no full-size int64/float64 copy is ever made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import GeometryError, ValueKindError
+from .interpret import exact_threshold
+from .score import CHUNK_VOXELS, CaseCounts
+
+
+def find_channel_axis(pred_shape, gt_shape, *, hint: int | None = None, override: int | None = None) -> int | None:
+    """The channel axis reconciling ``pred_shape`` with ``gt_shape``, or None when they have as many axes.
+
+    Shapes are compared as stored, never reoriented. Raises GeometryError (no
+    path) when no axis reconciles them, ValueKindError when several could and
+    neither ``hint`` nor ``override`` says which.
+    """
+    pred_shape, gt_shape = tuple(int(n) for n in pred_shape), tuple(int(n) for n in gt_shape)
+    ndim = len(pred_shape)
+
+    def without(axis):
+        return pred_shape[:axis] + pred_shape[axis + 1:]
+
+    if override is not None:
+        if ndim != len(gt_shape) + 1:
+            raise GeometryError(None, f"has shape {pred_shape}; with --channel-axis it needs exactly one axis "
+                                      f"more than the ground truth {gt_shape}")
+        if not -ndim <= override < ndim:
+            raise GeometryError(None, f"--channel-axis {override} is out of range for shape {pred_shape}")
+        axis = override % ndim
+        if without(axis) != gt_shape:
+            raise GeometryError(None, f"shape {pred_shape} without channel axis {axis} is {without(axis)}, "
+                                      f"not the ground truth's {gt_shape}{_reversed_hint(without(axis), gt_shape)}")
+        return axis
+    if ndim == len(gt_shape):
+        return None
+    if ndim != len(gt_shape) + 1:
+        raise GeometryError(None, f"is {ndim}D with shape {pred_shape}, ground truth is {len(gt_shape)}D "
+                                  f"{gt_shape}: a prediction has the ground truth's shape, or that shape "
+                                  "plus one channel axis")
+    candidates = [axis for axis in range(ndim) if without(axis) == gt_shape]
+    if hint is not None and hint % ndim in candidates:
+        return hint % ndim
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise ValueKindError(None, f"shape {pred_shape}: axes {', '.join(map(str, candidates))} could each be "
+                                   "the channel axis; say which with --channel-axis")
+    hint_text = ""
+    if hint is not None and -ndim <= hint < ndim:
+        hint_text = _reversed_hint(without(hint % ndim), gt_shape)
+    raise GeometryError(None, f"shape {pred_shape} is not the ground truth's shape {gt_shape} plus one "
+                              f"channel axis{hint_text}")
+
+
+def _reversed_hint(spatial, gt_shape) -> str:
+    if tuple(spatial) == tuple(gt_shape)[::-1] and tuple(spatial) != tuple(gt_shape):
+        return ("; its other axes are the ground truth's in reverse order (z, y, x, as nnU-Net writes .npz "
+                "files read with SimpleITK): transpose them to the ground truth's order, dice never reorients")
+    return ""
+
+
+def channels_first(array: np.ndarray, axis: int) -> np.ndarray:
+    """A (channels, *spatial) view of ``array``."""
+    return np.moveaxis(array, axis, 0)
+
+
+def _slabs(shape: tuple[int, ...], n_channels: int = 1):
+    """Index tuples cutting a spatial ``shape`` along axis 0 into slabs of bounded size."""
+    if not shape or 0 in shape:
+        return
+    per_row = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+    budget = max(1, CHUNK_VOXELS // max(1, n_channels))
+    rows = max(1, budget // max(1, per_row))
+    for start in range(0, shape[0], rows):
+        yield (slice(start, min(shape[0], start + rows)),)
+
+
+def label_dtype(n_channels: int) -> np.dtype:
+    return np.dtype(np.uint8 if n_channels <= 256 else np.uint16 if n_channels <= 65536 else np.uint32)
+
+
+def argmax_labels(stack: np.ndarray) -> np.ndarray:
+    """Label map = index of the largest channel of a (channels, *spatial) stack; ties -> lowest index."""
+    out = np.empty(stack.shape[1:], dtype=label_dtype(stack.shape[0]))
+    for index in _slabs(stack.shape[1:], stack.shape[0]):
+        out[index] = np.argmax(stack[(slice(None),) + index], axis=0)
+    return out
+
+
+def channel_thresholds(n_channels: int, default: float, overrides) -> list[float]:
+    """The threshold of each channel: its override (by label value) or the default."""
+    table = {int(k): float(v) for k, v in overrides}
+    return [table.get(c, default) for c in range(n_channels)]
+
+
+def multilabel_counts(
+    gt: np.ndarray, stack: np.ndarray, *, thresholds, scale: float = 1.0, ignore: int | None = None,
+    regions=(), soft: bool = False,
+) -> tuple[CaseCounts, np.ndarray, np.ndarray | None]:
+    """Counts of thresholded channels against a label map, in one slab-wise pass.
+
+    gt: label array (spatial shape); stack: (channels, *spatial). Channel c is
+    foreground where value / scale >= thresholds[c]; classes may overlap. A
+    region's prediction is the union of its channels, its truth gt in R.
+    Returns (CaseCounts without joint cells, (n_regions, 3) region counts,
+    soft sums (channels, 2) of Σp·[gt == c] and Σp, or None).
+    """
+    n = stack.shape[0]
+    cut = [exact_threshold(t, stack.dtype, scale) for t in thresholds]
+    top = max(int(gt.max()) if gt.size else 0, n - 1)
+    gt_hist = np.zeros(top + 1, dtype=np.int64)
+    tp, pred = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    reg = np.zeros((len(regions), 3), dtype=np.int64)
+    sums = np.zeros((n, 2), dtype=np.float64) if soft else None
+    n_ignored = 0
+    for index in _slabs(gt.shape, n):
+        g = gt[index].ravel()
+        keep = None if ignore is None else g != ignore
+        if keep is not None:
+            n_ignored += int(g.size - np.count_nonzero(keep))
+            gt_hist += np.bincount(g[keep], minlength=top + 1)[: top + 1]
+        else:
+            gt_hist += np.bincount(g, minlength=top + 1)[: top + 1]
+        foreground = []
+        for c in range(n):
+            values = stack[(c,) + index].ravel()
+            pc = values >= cut[c]
+            if keep is not None:
+                pc &= keep
+            foreground.append(pc)
+            is_c = g == c
+            tp[c] += np.count_nonzero(pc & is_c)
+            pred[c] += np.count_nonzero(pc)
+            if soft:
+                p = values.astype(np.float64) / scale
+                if keep is not None:
+                    p = np.where(keep, p, 0.0)
+                sums[c] += (p[is_c].sum(), p.sum())
+        for row, members in enumerate(regions):
+            in_g = np.isin(g, np.asarray(members))
+            if keep is not None:
+                in_g &= keep
+            in_p = np.zeros(g.shape, dtype=bool)
+            for c in members:
+                if c < n:
+                    in_p |= foreground[c]
+            both = int(np.count_nonzero(in_g & in_p))
+            reg[row] += (both, int(np.count_nonzero(in_p)) - both, int(np.count_nonzero(in_g)) - both)
+    labels = np.arange(top + 1, dtype=np.int64)
+    pred_all = np.zeros(top + 1, dtype=np.int64)
+    tp_all = np.zeros(top + 1, dtype=np.int64)
+    pred_all[:n], tp_all[:n] = pred, tp
+    present = (gt_hist > 0) | (pred_all > 0)
+    counts = CaseCounts(
+        labels=labels[present], tp=tp_all[present], fp=(pred_all - tp_all)[present],
+        fn=(gt_hist - tp_all)[present], n_voxels=int(gt.size) - n_ignored, n_ignored=n_ignored,
+    )
+    return counts, reg, sums
+
+
+def soft_sums(gt: np.ndarray, stack: np.ndarray, channel_labels, *, scale: float = 1.0,
+              ignore: int | None = None) -> np.ndarray:
+    """(channels, 2) float64 sums Σp·[gt == label] and Σp, p = value / scale, ignored voxels left out.
+
+    channel_labels: the label each channel of the (channels, *spatial) stack stands for.
+    """
+    sums = np.zeros((stack.shape[0], 2), dtype=np.float64)
+    for index in _slabs(gt.shape, stack.shape[0]):
+        g = gt[index].ravel()
+        keep = None if ignore is None else g != ignore
+        for c, label in enumerate(channel_labels):
+            p = stack[(c,) + index].ravel().astype(np.float64) / scale
+            if keep is not None:
+                p = np.where(keep, p, 0.0)
+            sums[c] += (p[g == label].sum(), p.sum())
+    return sums

@@ -1,0 +1,110 @@
+"""The classes of a run (plain labels and regions) and region counts (numpy only, no paths).
+
+A region is a union of labels scored like a class (BraTS whole tumour = {1, 2, 3}):
+G = gt in R, P = pred in R. Its counts come from the joint confusion cells of
+a case when they were kept (up to 256 labels), otherwise from one counting pass
+with a lookup table over the label arrays; never from one-hot arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .score import CHUNK_VOXELS, CaseCounts
+
+_LUT_LIMIT = 1 << 20  # largest label value mapped with a lookup table
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One column of the results: a plain label or a region.
+
+    key: how reports name it: the label name, the region name, or str(label).
+    labels: the label values it unites (one for a plain label).
+    region: True for a region (scored on the union of its labels).
+    """
+
+    key: str
+    labels: tuple[int, ...]
+    region: bool = False
+
+    @property
+    def label(self) -> int | None:
+        """The label value of a plain label, None for a region."""
+        return None if self.region else self.labels[0]
+
+    @property
+    def foreground(self) -> bool:
+        """Enters the overall mean and pooled value (everything but label 0)."""
+        return self.region or self.labels[0] != 0
+
+
+def build_classes(labels, regions=(), names=()) -> tuple[ClassSpec, ...]:
+    """Plain labels (in order, named where a name exists) followed by the regions."""
+    by_label = {int(v): n for n, v in names}
+    out = [ClassSpec(by_label.get(int(v), str(int(v))), (int(v),)) for v in labels]
+    out += [ClassSpec(name, tuple(int(v) for v in members), True) for name, members in regions]
+    keys = [c.key for c in out]
+    duplicate = next((k for k in keys if keys.count(k) > 1), None)
+    if duplicate is not None:
+        raise ValueError(f"two classes are named {duplicate!r}")
+    return tuple(out)
+
+
+def region_counts_from_joint(joint, members) -> tuple[int, int, int]:
+    """(tp, fp, fn) of the region ``members`` from joint cells (gt values, pred values, n)."""
+    g, p, n = joint
+    members = np.asarray(members, dtype=np.int64)
+    in_g, in_p = np.isin(g, members), np.isin(p, members)
+    return int(n[in_g & in_p].sum()), int(n[~in_g & in_p].sum()), int(n[in_g & ~in_p].sum())
+
+
+def _membership(values: np.ndarray, members: np.ndarray, lut: np.ndarray | None) -> np.ndarray:
+    if lut is not None:
+        return lut[values]
+    return np.isin(values, members)
+
+
+def region_counts_from_labels(gt: np.ndarray, pred: np.ndarray, regions, *, ignore: int | None = None) -> np.ndarray:
+    """(tp, fp, fn) per region as an (n_regions, 3) int64 array, in one chunked pass.
+
+    gt and pred: label arrays of one shape (non-negative integers). Voxels whose
+    ground truth is ``ignore`` leave every count.
+    """
+    out = np.zeros((len(regions), 3), dtype=np.int64)
+    if not len(regions) or gt.size == 0:
+        return out
+    g_all, p_all = gt.reshape(-1), pred.reshape(-1)
+    top = int(max(g_all.max(), p_all.max()))
+    luts = []
+    for members in regions:
+        members = np.asarray(members, dtype=np.int64)
+        if top < _LUT_LIMIT:
+            lut = np.zeros(top + 1, dtype=bool)
+            lut[members[members <= top]] = True
+            luts.append((members, lut))
+        else:
+            luts.append((members, None))
+    for start in range(0, g_all.size, CHUNK_VOXELS):
+        g, p = g_all[start:start + CHUNK_VOXELS], p_all[start:start + CHUNK_VOXELS]
+        keep = None if ignore is None else g != ignore
+        for row, (members, lut) in enumerate(luts):
+            in_g, in_p = _membership(g, members, lut), _membership(p, members, lut)
+            if keep is not None:
+                in_g &= keep
+                in_p &= keep
+            tp = int(np.count_nonzero(in_g & in_p))
+            out[row] += (tp, int(np.count_nonzero(in_p)) - tp, int(np.count_nonzero(in_g)) - tp)
+    return out
+
+
+def region_counts(counts: CaseCounts, regions, gt=None, pred=None, *, ignore=None) -> np.ndarray:
+    """(n_regions, 3) counts: from the joint cells when kept, else a pass over ``gt``/``pred``."""
+    if counts.joint is not None:
+        rows = [region_counts_from_joint(counts.joint, members) for members in regions]
+        return np.asarray(rows, dtype=np.int64).reshape(len(regions), 3)
+    if gt is None or pred is None:
+        raise ValueError("region counts need the joint cells or the label arrays")
+    return region_counts_from_labels(gt, pred, regions, ignore=ignore)

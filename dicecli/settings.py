@@ -1,0 +1,148 @@
+"""Settings: everything that shapes the numbers of a run, checked and normalised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError
+from .geometry import GEOMETRY_MODES
+from .interpret import PRED_KINDS
+from .metrics import METRICS, parse_metrics
+from .names import names_from_json, parse_region, resolve_label
+from .score import EMPTY_BOTH_VALUES
+
+
+def _pairs(value) -> list:
+    return list(value.items()) if isinstance(value, dict) else list(value or ())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes the numbers; echoed in every report.
+
+    threshold: probability maps are foreground where p >= threshold.
+    thresholds: per-class overrides ((label, t), ...); a single-channel map uses
+        class 1's, ``multilabel`` channels their own. Also accepts {label: t}.
+    smooth: s in (2·TP + s) / (2·TP + FP + FN + s); 0 gives exact Dice.
+    empty_both: "nan" (undefined, left out of means), "one" or "zero".
+    labels: plain labels to score; None = every non-zero label found in the run
+        (no plain label by default when ``regions`` are given).
+    include_background: also score label 0.
+    missing_as_empty: score a missing prediction as an empty mask instead of an error.
+    geometry: spacing/affine mismatch is an error ("strict"), a warning, or ignored.
+    jobs: worker processes; 0 = every usable core.
+    pred_kind: "auto", "labels" or "prob" (see dicecli.interpret).
+    prob_scale: p = value / prob_scale for probability maps (None: 1 for float
+        maps, the dtype's maximum for integer maps under "prob").
+    channel_axis: the channel axis of multi-channel predictions (None: guessed).
+    multilabel: threshold each channel on its own instead of taking the argmax.
+    regions: ((name, (label, ...)), ...) unions scored like classes; or {name: labels}.
+    ignore_label: ground-truth voxels with this value leave every count.
+    label_names: ((name, label), ...) or {name: label}: names used as class keys.
+    metrics: metrics to report besides Dice (from METRICS); "dice,iou" also accepted.
+    soft: also report soft Dice for probability maps.
+    """
+
+    threshold: float = 0.5
+    smooth: float = 0.0
+    empty_both: str = "nan"
+    labels: tuple[int, ...] | None = None
+    include_background: bool = False
+    missing_as_empty: bool = False
+    geometry: str = "strict"
+    jobs: int = 0
+    thresholds: tuple[tuple[int, float], ...] = ()
+    pred_kind: str = "auto"
+    prob_scale: float | None = None
+    channel_axis: int | None = None
+    multilabel: bool = False
+    regions: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    ignore_label: int | None = None
+    label_names: tuple[tuple[str, int], ...] = ()
+    metrics: tuple[str, ...] = ("dice",)
+    soft: bool = False
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        try:
+            self._normalise(put)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        self._check()
+
+    def _normalise(self, put) -> None:
+        names = self.label_names
+        if isinstance(names, dict) and any(isinstance(v, list) for v in names.values()):
+            parsed = names_from_json(names)  # a dataset.json-style mapping with regions
+            names = parsed.names
+            put("regions", tuple(_pairs(self.regions)) + parsed.regions)
+        put("label_names", tuple((str(n), int(v)) for n, v in _pairs(names)))
+        put("regions", tuple(parse_region(f"{n}={','.join(str(int(v)) for v in m)}")
+                             for n, m in _pairs(self.regions)))
+        put("thresholds", tuple(sorted(
+            (resolve_label(str(k), self.label_names, "thresholds"), float(t)) for k, t in _pairs(self.thresholds))))
+        if self.labels is not None:
+            put("labels", tuple(int(v) for v in self.labels))
+        if isinstance(self.metrics, str):
+            put("metrics", parse_metrics(self.metrics))
+        else:
+            put("metrics", parse_metrics(",".join(self.metrics)))
+        if self.prob_scale is not None:
+            put("prob_scale", float(self.prob_scale))
+        if self.channel_axis is not None:
+            put("channel_axis", int(self.channel_axis))
+        if self.ignore_label is not None:
+            put("ignore_label", int(self.ignore_label))
+
+    def _check(self) -> None:
+        for label, t in ((None, self.threshold),) + self.thresholds:
+            if not 0.0 <= t <= 1.0:
+                where = "threshold" if label is None else f"threshold of class {label}"
+                raise UsageError(f"{where} must be within [0, 1], got {t}")
+        if not (self.smooth >= 0 and np.isfinite(self.smooth)):
+            raise UsageError(f"smooth must be a finite number >= 0, got {self.smooth}")
+        if self.empty_both not in EMPTY_BOTH_VALUES:
+            raise UsageError(f"empty_both must be one of {', '.join(EMPTY_BOTH_VALUES)}")
+        if self.geometry not in GEOMETRY_MODES:
+            raise UsageError(f"geometry must be one of {', '.join(GEOMETRY_MODES)}")
+        if self.labels is not None and any(v < 0 for v in self.labels):
+            raise UsageError("labels must be >= 0")
+        if self.jobs < 0:
+            raise UsageError("jobs must be >= 0")
+        if self.pred_kind not in PRED_KINDS:
+            raise UsageError(f"pred_kind must be one of {', '.join(PRED_KINDS)}")
+        if self.prob_scale is not None:
+            if not (np.isfinite(self.prob_scale) and self.prob_scale > 0):
+                raise UsageError(f"prob_scale must be a finite number > 0, got {self.prob_scale}")
+            if self.pred_kind == "labels":
+                raise UsageError("--prob-scale makes no sense with --pred-kind labels")
+        if any(m not in METRICS for m in self.metrics):
+            raise UsageError(f"metrics must be among {', '.join(METRICS)}")
+        ignore = self.ignore_label
+        if ignore is not None:
+            if ignore < 0:
+                raise UsageError("ignore_label must be >= 0")
+            if self.labels is not None and ignore in self.labels:
+                raise UsageError(f"label {ignore} is the ignore label; it cannot also be scored")
+            if ignore == 0 and self.include_background:
+                raise UsageError("label 0 is the ignore label; --include-background would score it")
+            for name, members in self.regions:
+                if ignore in members:
+                    raise UsageError(f"region {name!r} contains the ignore label {ignore}")
+        seen = {}
+        for name, value in self.label_names:
+            if value in seen:
+                raise UsageError(f"label {value} has two names: {seen[value]!r} and {name!r}")
+            seen[value] = name
+        keys = [n for n, _ in self.label_names] + [n for n, _ in self.regions]
+        duplicate = next((k for k in keys if keys.count(k) > 1), None)
+        if duplicate is not None:
+            raise UsageError(f"name {duplicate!r} is used twice (label names and regions share one namespace)")
+
+    def threshold_for(self, label: int) -> float:
+        """The threshold of class ``label``: its override, else ``threshold``."""
+        return dict(self.thresholds).get(int(label), self.threshold)
