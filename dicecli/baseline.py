@@ -110,7 +110,7 @@ def scores_from_record(doc, path: str) -> RunScores:
 def scores_from_run(run, source: str = "this run") -> RunScores:
     """The Dice table of a scored run (a dicecli.evaluate.Evaluation)."""
     s = run.settings
-    keys = [str(label) for label in run.labels]
+    keys = list(run.keys)
     dice = {}
     for row, case in enumerate(run.cases):
         dice[case.case] = {

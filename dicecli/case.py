@@ -7,6 +7,7 @@ a CaseResult or, for any input problem, a CaseError naming the file at fault.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -75,10 +76,12 @@ def _check_dimensions(volume) -> None:
 
 
 def _voxel_volume(volume) -> float | None:
+    """Product of the spacing in mm3, each spacing read as the decimal its float32 header field
+    stores (0.8, not 0.800000011920929), so volumes print as users expect; None when unknown."""
     spacing = volume.spacing_mm
     if not spacing or len(spacing) != volume.array.ndim or not all(math.isfinite(s) and s > 0 for s in spacing):
         return None
-    return float(np.prod(spacing))
+    return float(math.prod(Decimal(np.format_float_positional(np.float32(s), unique=True)) for s in spacing))
 
 
 def _spatial(pred, axis: int | None):

@@ -39,6 +39,52 @@ def _parse_min_dice(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+def _parse_thresholds(ctx, param, value):
+    from .names import parse_thresholds
+
+    try:
+        default, overrides = parse_thresholds(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return (0.5 if default is None else default), overrides
+
+
+def _parse_regions(ctx, param, value):
+    if not value:
+        return ()
+    from .names import parse_regions
+
+    try:
+        return parse_regions(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _parse_label_names(ctx, param, value):
+    """NAME=LABEL,... text, or the path of a JSON names file (nnU-Net dataset.json works)."""
+    if value is None:
+        return None
+    from .names import load_label_names, parse_label_names
+
+    try:
+        if "=" in value and not os.path.exists(value):
+            return parse_label_names(value)
+        return load_label_names(value)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {value} ({(exc.strerror or str(exc)).lower()})") from None
+    except ValueError as exc:
+        raise click.BadParameter(f"{value}: {exc}" if os.path.exists(value) else str(exc)) from None
+
+
+def _parse_metrics(ctx, param, value):
+    from .metrics import parse_metrics
+
+    try:
+        return parse_metrics(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _say(kind: str, message: str) -> None:
     click.echo(f"dice: {kind}: {message}", err=True)
 
@@ -57,14 +103,40 @@ def main():
 @main.command(context_settings={"max_content_width": 100})
 @click.argument("gt", type=click.Path(path_type=str))
 @click.argument("pred", type=click.Path(path_type=str))
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Probability maps: foreground where p >= this value.")
+@click.option("--threshold", default="0.5", show_default=True, callback=_parse_thresholds,
+              metavar="T|CLASS=T,...",
+              help="Probability maps: foreground where p >= T. Per class: '1=0.4,2=0.6' or '0.5,2=0.6' "
+                   "(a single map uses class 1's; --multilabel channels their own).")
 @click.option("--smooth", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Add S to numerator and denominator: (2TP+S)/(2TP+FP+FN+S). 0 = exact Dice.")
 @click.option("--empty-both", type=click.Choice(["nan", "one", "zero"]), default="nan", show_default=True,
               help="Dice when a class is absent from both masks: nan = undefined, left out of means.")
 @click.option("--labels", callback=_parse_labels, metavar="1,2,...",
-              help="Classes to score. Default: every non-zero label found in the run.")
+              help="Classes to score. Default: every non-zero label found in the run (none when --region is "
+                   "given).")
+@click.option("--region", "regions", multiple=True, callback=_parse_regions, metavar="NAME=1,2,...",
+              help="Score the union of labels as one class NAME (e.g. WT=1,2,3). Repeatable.")
+@click.option("--ignore-label", type=click.IntRange(min=0), metavar="V",
+              help="Leave ground-truth voxels equal to V out of every count; V is never a class.")
+@click.option("--label-names", callback=_parse_label_names, metavar="NAME=V,...|FILE",
+              help="Class names: 'liver=1,spleen=2' or a JSON file ({\"liver\": 1} or an nnU-Net "
+                   "dataset.json, whose list entries are regions).")
+@click.option("--pred-kind", type=click.Choice(["auto", "labels", "prob"]), default="auto", show_default=True,
+              help="How to read predictions: auto (integer = labels, float in [0,1] = probabilities), "
+                   "labels, or prob (p = value / --prob-scale).")
+@click.option("--prob-scale", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Probabilities are value / S (e.g. 255 for uint8 maps). Default: 1 for float maps, "
+                   "the integer type's maximum under --pred-kind prob.")
+@click.option("--channel-axis", type=int, metavar="N",
+              help="Axis of the channels in multi-channel predictions (default: guessed from the format "
+                   "and the ground truth's shape).")
+@click.option("--multilabel", is_flag=True,
+              help="Threshold each channel on its own (sigmoid outputs; classes may overlap) "
+                   "instead of taking the argmax.")
+@click.option("--metrics", default="dice", show_default=True, callback=_parse_metrics, metavar="LIST",
+              help="Also report: iou, precision, recall, specificity, volume_similarity (comma-separated).")
+@click.option("--soft", is_flag=True, help="Also report soft Dice 2Σpg/(Σp+Σg) of probability maps "
+                                           "(a separate column; hard Dice stays).")
 @click.option("--include-background", is_flag=True, help="Also score label 0 (never in the overall mean).")
 @click.option("--missing-as-empty", is_flag=True,
               help="Score a missing prediction as an empty mask instead of an input error.")
@@ -93,18 +165,28 @@ def main():
               help="Worker processes; 0 = all usable cores.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
-def score(gt, pred, threshold, smooth, empty_both, labels, include_background, missing_as_empty,
+def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label, label_names, pred_kind,
+          prob_scale, channel_axis, multilabel, metrics, soft, include_background, missing_as_empty,
           geometry, fmt, json_path, csv_path, junit_path, min_dice, gate_on, baseline_path, max_drop,
           per_case, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
 
-    Cases are paired by file name minus its suffix (.nii.gz, .nii, .png, .tif, .tiff).
+    Cases are paired by file name minus its suffix (.nii.gz, .nii, .png, .tif, .tiff, .npy, .npz).
+    Predictions may be label maps, probability maps or multi-channel (softmax) maps.
     Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
     """
     ci = dict(min_dice=min_dice, gate_on=gate_on, baseline_path=baseline_path, max_drop=max_drop,
               junit_path=junit_path)
-    _run_command(debug, _score, gt, pred, threshold=threshold, smooth=smooth, empty_both=empty_both,
-                 labels=labels, include_background=include_background,
+    names, name_regions = (), ()
+    if label_names is not None:
+        names, name_regions = label_names.names, label_names.regions
+        if ignore_label is None:
+            ignore_label = label_names.ignore
+    _run_command(debug, _score, gt, pred, threshold=threshold[0], thresholds=threshold[1], smooth=smooth,
+                 empty_both=empty_both, labels=labels, regions=tuple(name_regions) + tuple(regions),
+                 ignore_label=ignore_label, label_names=names, pred_kind=pred_kind, prob_scale=prob_scale,
+                 channel_axis=channel_axis, multilabel=multilabel, metrics=metrics, soft=soft,
+                 include_background=include_background,
                  missing_as_empty=missing_as_empty, geometry=geometry, fmt=fmt,
                  json_path=json_path, csv_path=csv_path, per_case=per_case, jobs=jobs,
                  quiet=quiet, ci=ci)

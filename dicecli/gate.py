@@ -206,7 +206,7 @@ def check_gate(run, spec: GateSpec) -> GateVerdict:
     from the run (each fails with reason ABSENT).
     """
     named = dict(spec.classes)
-    keys = [str(label) for label in run.labels]
+    keys = list(run.keys)
     checks = []
     for column, key in enumerate(keys):
         bar = named.get(key, spec.default)

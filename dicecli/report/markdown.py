@@ -48,7 +48,7 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
         header += ["baseline mean", "change", "regression"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(":--" if i == 0 else "--:" for i in range(len(header))) + "|")
-    keys = [str(label) for label in run.labels]
+    keys = list(run.keys)
     for key, s in zip(keys, run.summary.classes):
         row = [key, s.n, s.n_undefined, _fmt(s.mean), _fmt(s.median), _fmt(s.min), _fmt(s.pooled)]
         if gate:

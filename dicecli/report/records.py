@@ -27,6 +27,10 @@ def class_key(label: int) -> str:
     return str(int(label))
 
 
+def _stats(summary) -> dict:
+    return {k: (number(v) if isinstance(v, float) else v) for k, v in asdict(summary).items()}
+
+
 def settings_record(run: Evaluation) -> dict:
     s = run.settings
     return {
@@ -39,37 +43,74 @@ def settings_record(run: Evaluation) -> dict:
         "include_background": s.include_background,
         "missing_as_empty": s.missing_as_empty,
         "geometry": s.geometry,
+        "thresholds": {class_key(label): t for label, t in s.thresholds},
+        "pred_kind": s.pred_kind,
+        "prob_scale": s.prob_scale,
+        "channel_axis": s.channel_axis,
+        "multilabel": s.multilabel,
+        "ignore_label": s.ignore_label,
+        "regions": {name: list(members) for name, members in s.regions},
+        "label_names": {name: value for name, value in s.label_names},
+        "classes": [{"key": c.key, "labels": list(c.labels), "region": c.region} for c in run.classes],
+        "metrics": list(s.metrics),
+        "soft": s.soft,
     }
+
+
+def volume_mm3(value) -> float | None:
+    """A volume rounded to 12 significant digits (drops float noise such as 1550.4000000000003)."""
+    value = number(value)
+    return None if value is None else float(f"{value:.12g}")
+
+
+def volume_ml(mm3) -> float | None:
+    value = number(mm3)
+    return None if value is None else float(f"{value / 1000.0:.12g}")
 
 
 def case_records(run: Evaluation) -> list[dict]:
     out = []
+    extra = list(run.metrics.items())
     for row, case in enumerate(run.cases):
         classes = {}
-        for col, label in enumerate(run.labels):
-            classes[class_key(label)] = {
+        for col, key in enumerate(run.keys):
+            record = {
                 "dice": number(run.dice[row, col]),
                 "tp": int(run.tp[row, col]),
                 "fp": int(run.fp[row, col]),
                 "fn": int(run.fn[row, col]),
                 "status": str(run.status[row, col]),
             }
+            for name, table in extra:
+                record[name] = number(table[row, col])
+            if run.soft_dice is not None:
+                record["soft_dice"] = number(run.soft_dice[row, col])
+            if case.voxel_volume_mm3 is not None:  # volumes only where the spacing is known
+                gt_mm3, pred_mm3 = run.gt_volume_mm3[row, col], run.pred_volume_mm3[row, col]
+                record.update(gt_volume_mm3=volume_mm3(gt_mm3), pred_volume_mm3=volume_mm3(pred_mm3),
+                              gt_volume_ml=volume_ml(gt_mm3), pred_volume_ml=volume_ml(pred_mm3))
+            classes[key] = record
         out.append({"case": case.case, "gt": case.gt, "pred": case.pred,
-                    "pred_kind": case.pred_kind, "classes": classes})
+                    "pred_kind": case.pred_kind, "prob_scale": case.prob_scale,
+                    "n_voxels": int(case.counts.n_voxels), "n_ignored": int(case.counts.n_ignored),
+                    "voxel_volume_mm3": volume_mm3(case.voxel_volume_mm3), "classes": classes})
     return out
 
 
 def summary_record(run: Evaluation) -> dict:
-    classes = {
-        class_key(label): {k: (number(v) if isinstance(v, float) else v) for k, v in asdict(s).items()}
-        for label, s in zip(run.labels, run.summary.classes)
-    }
+    classes = {}
+    for col, (key, s) in enumerate(zip(run.keys, run.summary.classes)):
+        record = _stats(s)
+        if run.metric_summaries:
+            record["metrics"] = {name: _stats(per_class[col]) for name, per_class in run.metric_summaries.items()}
+        classes[key] = record
     return {
         "classes": classes,
         "mean": number(run.summary.mean),
         "pooled": number(run.summary.pooled),
         "n_cases": len(run.cases),
         "n_errors": len(run.errors),
+        "pred_kinds": run.pred_kinds,
     }
 
 

@@ -17,6 +17,8 @@ EMPTY_RULE_TEXT = {
     "zero": "both-empty = 0",
 }
 WIDE_CASE_TABLE_MAX_CLASSES = 8
+METRIC_HEADERS = {"iou": "IoU", "precision": "precision", "recall": "recall", "specificity": "specificity",
+                  "volume_similarity": "vol. sim.", "soft_dice": "soft Dice"}
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -26,11 +28,44 @@ def fmt(value, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def _threshold_text(run: Evaluation) -> str:
+    s = run.settings
+    text = f"threshold p >= {s.threshold:g}"
+    if s.thresholds:
+        text += " (" + ", ".join(f"{label}: {t:g}" for label, t in s.thresholds) + ")"
+    return text
+
+
+def _predictions_text(run: Evaluation) -> str:
+    """What the predictions were read as, e.g. "predictions: 3 softmax maps (argmax over channels) (--pred-kind auto)"."""
+    s = run.settings
+    words = {"labels": "label map", "probability": "probability map", "softmax": "softmax map",
+             "multilabel": "multilabel map", "missing": "missing prediction"}
+    notes = {"softmax": " (argmax over channels)", "multilabel": " (channels thresholded one by one)",
+             "missing": " (scored as empty)"}
+    parts = []
+    for kind, n in run.pred_kinds.items():
+        scales = sorted({c.prob_scale for c in run.cases if c.pred_kind == kind and c.prob_scale not in (None, 1.0)})
+        scale = f", p = value / {', '.join(f'{v:g}' for v in scales)}" if scales else ""
+        parts.append(f"{n} {words.get(kind, kind)}{'s' if n != 1 else ''}{notes.get(kind, '')}{scale}")
+    return f"predictions: {', '.join(parts) or 'none'} (--pred-kind {s.pred_kind})"
+
+
 def settings_line(run: Evaluation) -> str:
     """The settings that shape the numbers, in one line."""
     s = run.settings
     smooth = "smooth 0 (exact)" if s.smooth == 0 else f"smooth {s.smooth:g} (smoothed, not exact)"
-    return f"hard Dice · threshold p >= {s.threshold:g} · {smooth} · {EMPTY_RULE_TEXT[s.empty_both]}"
+    parts = ["hard Dice", _threshold_text(run), smooth, EMPTY_RULE_TEXT[s.empty_both], _predictions_text(run)]
+    if s.ignore_label is not None:
+        parts.append(f"ignore label {s.ignore_label} (gt voxels left out)")
+    return " · ".join(parts)
+
+
+def class_text(spec) -> str:
+    """A class as the table shows it: its key, with the labels behind a name or region."""
+    if not spec.region and spec.key == str(spec.label):
+        return spec.key
+    return f"{spec.key} ({'+'.join(str(v) for v in spec.labels)})"
 
 
 def summary_table(run: Evaluation) -> Table:
@@ -38,12 +73,15 @@ def summary_table(run: Evaluation) -> Table:
                   title_justify="left")
     for name in ("class", "n", "undef", "mean", "std", "median", "min", "max", "pooled"):
         table.add_column(name, justify="left" if name == "class" else "right")
-    for label, s in zip(run.labels, run.summary.classes):
-        table.add_row(str(label), str(s.n), str(s.n_undefined), fmt(s.mean), fmt(s.std), fmt(s.median),
-                      fmt(s.min), fmt(s.max), fmt(s.pooled))
+    extra = list(run.metric_summaries.items())
+    for name, _ in extra:
+        table.add_column(f"{METRIC_HEADERS.get(name, name)} mean", justify="right")
+    for col, (spec, s) in enumerate(zip(run.classes, run.summary.classes)):
+        table.add_row(class_text(spec), str(s.n), str(s.n_undefined), fmt(s.mean), fmt(s.std), fmt(s.median),
+                      fmt(s.min), fmt(s.max), fmt(s.pooled), *(fmt(per_class[col].mean) for _, per_class in extra))
     table.add_section()
     table.add_row("overall", "", "", fmt(run.summary.mean), "", "", "", "", fmt(run.summary.pooled),
-                  style="bold")
+                  *([""] * len(extra)), style="bold")
     return table
 
 
@@ -62,18 +100,18 @@ def case_table(run: Evaluation) -> Table:
     if len(run.labels) <= WIDE_CASE_TABLE_MAX_CLASSES:
         means = _case_means(run)
         order = sorted(range(len(run.cases)), key=lambda i: (not math.isfinite(means[i]), means[i], run.cases[i].case))
-        for label in run.labels:
-            table.add_column(f"class {label}", justify="right")
+        for key in run.keys:
+            table.add_column(f"class {key}", justify="right")
         table.add_column("mean", justify="right")
         for i in order:
             table.add_row(run.cases[i].case, *(fmt(v) for v in run.dice[i]), fmt(means[i]))
         return table
     for name in ("class", "dice", "tp", "fp", "fn", "status"):
         table.add_column(name, justify="left" if name in ("class", "status") else "right")
-    cells = [(i, c) for i in range(len(run.cases)) for c in range(len(run.labels))]
+    cells = [(i, c) for i in range(len(run.cases)) for c in range(len(run.classes))]
     cells.sort(key=lambda ic: (not math.isfinite(run.dice[ic]), run.dice[ic], run.cases[ic[0]].case))
     for i, c in cells:
-        table.add_row(run.cases[i].case, str(run.labels[c]), fmt(run.dice[i, c]), str(run.tp[i, c]),
+        table.add_row(run.cases[i].case, run.keys[c], fmt(run.dice[i, c]), str(run.tp[i, c]),
                       str(run.fp[i, c]), str(run.fn[i, c]), str(run.status[i, c]))
     return table
 
