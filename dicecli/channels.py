@@ -28,7 +28,8 @@ from .score import CHUNK_VOXELS, CaseCounts
 
 
 def find_channel_axis(pred_shape, gt_shape, *, hint: int | None = None, override: int | None = None) -> int | None:
-    """The channel axis reconciling ``pred_shape`` with ``gt_shape``, or None when they have as many axes.
+    """The channel axis reconciling ``pred_shape`` with ``gt_shape``, or None when they have as many axes
+    (then ``override`` does not apply: a run may mix single maps and channel maps).
 
     Shapes are compared as stored, never reoriented. Raises GeometryError (no
     path) when no axis reconciles them, ValueKindError when several could and
@@ -40,6 +41,8 @@ def find_channel_axis(pred_shape, gt_shape, *, hint: int | None = None, override
     def without(axis):
         return pred_shape[:axis] + pred_shape[axis + 1:]
 
+    if ndim == len(gt_shape):
+        return None  # a single map, whatever --channel-axis says (runs may mix both kinds)
     if override is not None:
         if ndim != len(gt_shape) + 1:
             raise GeometryError(None, f"has shape {pred_shape}; with --channel-axis it needs exactly one axis "
@@ -51,8 +54,6 @@ def find_channel_axis(pred_shape, gt_shape, *, hint: int | None = None, override
             raise GeometryError(None, f"shape {pred_shape} without channel axis {axis} is {without(axis)}, "
                                       f"not the ground truth's {gt_shape}{_reversed_hint(without(axis), gt_shape)}")
         return axis
-    if ndim == len(gt_shape):
-        return None
     if ndim != len(gt_shape) + 1:
         raise GeometryError(None, f"is {ndim}D with shape {pred_shape}, ground truth is {len(gt_shape)}D "
                                   f"{gt_shape}: a prediction has the ground truth's shape, or that shape "

@@ -144,18 +144,24 @@ def _check_region(name: str, labels: tuple[int, ...]) -> None:
         raise ValueError(f"region {name!r} contains label 0; a region is a union of foreground labels")
 
 
+def region(name, labels) -> tuple[str, tuple[int, ...]]:
+    """A checked region: (name, sorted unique labels); ValueError for an empty or background region."""
+    name = _name(name, f"region {name!r}")
+    if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        labels = [labels]
+    members = tuple(sorted({_label(v, f"region {name!r}") for v in labels}))
+    if not members:
+        raise ValueError(f"region {name!r}: no labels")
+    _check_region(name, members)
+    return name, members
+
+
 def parse_region(text: str) -> tuple[str, tuple[int, ...]]:
     """``"WT=1,2,3"`` -> ("WT", (1, 2, 3))."""
     if "=" not in str(text):
         raise ValueError(f"expected NAME=LABEL,LABEL,... such as WT=1,2,3, got {text!r}")
     key, values = str(text).split("=", 1)
-    name = _name(key, f"--region {text}")
-    parts = [v for v in values.split(",") if v.strip()]
-    if not parts:
-        raise ValueError(f"--region {name}: no labels")
-    labels = tuple(sorted({_label(v, f"--region {name}") for v in parts}))
-    _check_region(name, labels)
-    return name, labels
+    return region(key, [v for v in values.split(",") if v.strip()])
 
 
 def parse_regions(texts) -> tuple[tuple[str, tuple[int, ...]], ...]:

@@ -10,7 +10,7 @@ from .errors import UsageError
 from .geometry import GEOMETRY_MODES
 from .interpret import PRED_KINDS
 from .metrics import METRICS, parse_metrics
-from .names import names_from_json, parse_region, resolve_label
+from .names import names_from_json, region, resolve_label
 from .score import EMPTY_BOTH_VALUES
 
 
@@ -81,8 +81,7 @@ class Settings:
             names = parsed.names
             put("regions", tuple(_pairs(self.regions)) + parsed.regions)
         put("label_names", tuple((str(n), int(v)) for n, v in _pairs(names)))
-        put("regions", tuple(parse_region(f"{n}={','.join(str(int(v)) for v in m)}")
-                             for n, m in _pairs(self.regions)))
+        put("regions", tuple(region(n, m) for n, m in _pairs(self.regions)))
         put("thresholds", tuple(sorted(
             (resolve_label(str(k), self.label_names, "thresholds"), float(t)) for k, t in _pairs(self.thresholds))))
         if self.labels is not None:

@@ -15,6 +15,7 @@ def test_channel_axis_found_hinted_and_overridden():
     assert find_channel_axis((4, 5, 6, 3), (4, 5, 6)) == 3
     assert find_channel_axis((3, 4, 5, 6), (4, 5, 6)) == 0
     assert find_channel_axis((4, 5, 6), (4, 5, 6)) is None
+    assert find_channel_axis((4, 5, 6), (4, 5, 6), override=3) is None  # runs may mix single and channel maps
     # (3, 3, 3, 3) vs (3, 3, 3): every axis fits; the reader's hint decides, else an error
     assert find_channel_axis((3, 3, 3, 3), (3, 3, 3), hint=3) == 3
     with pytest.raises(ValueKindError, match="--channel-axis"):

@@ -272,6 +272,7 @@ def test_settings_refuse_nonsense():
                     {"ignore_label": 3, "regions": {"WT": [1, 3]}}):
         with pytest.raises(UsageError):
             Settings(**options)
+    assert Settings(regions={"NCR=NET": [3, 1]}).regions == (("NCR=NET", (1, 3)),)
     s = Settings(thresholds={"liver": 0.3}, label_names={"liver": 6})
     assert s.threshold_for(6) == 0.3 and s.threshold_for(1) == 0.5
     assert json.loads(json.dumps(s.thresholds)) == [[6, 0.3]] and math.isfinite(s.threshold)
