@@ -66,6 +66,11 @@ BAD_PREDICTIONS = {
                                ["nan"]),
     "non-whole labels": ("bad.nii.gz", lambda p: save_nifti(p, (GOOD * 2.5).astype(np.float32)), ["2.5"]),
     "symlink loop": ("bad.nii.gz", symlink_loop, ["cannot open"]),
+    "softmax channel above 1": ("bad.nii.gz", lambda p: save_nifti(
+        p, np.stack([1.0 - GOOD, GOOD * 1.5], axis=-1).astype(np.float32)), ["1.5", "probabilities"]),
+    "softmax of another shape": ("bad.npz", lambda p: np.savez(p, probabilities=np.zeros((2, 8, 9), np.float32)),
+                                 ["(2, 8, 9)", "(8, 8)"]),
+    "pickled .npy": ("bad.npy", lambda p: np.save(p, np.array([{"a": 1}], dtype=object)), ["pickled"]),
 }
 
 
