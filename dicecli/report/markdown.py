@@ -6,10 +6,9 @@ import math
 
 from ..baseline import BaselineVerdict
 from ..gate import GateVerdict
+from .settings_text import settings_line
 from .verdict import bar_text, baseline_lines, gate_lines
 
-EMPTY_RULE_TEXT = {"nan": "both-empty = undefined, left out of means", "one": "both-empty = 1",
-                   "zero": "both-empty = 0"}
 
 
 def _cell(text) -> str:
@@ -23,10 +22,7 @@ def _fmt(value) -> str:
 
 
 def _settings(run) -> str:
-    s = run.settings
-    smooth = "smooth 0 (exact)" if s.smooth == 0 else f"smooth {s.smooth:g} (smoothed, not exact)"
-    return (f"hard Dice · threshold p >= {s.threshold:g} · {smooth} · {EMPTY_RULE_TEXT[s.empty_both]} · "
-            f"{len(run.cases)} case(s) scored, {len(run.errors)} could not be scored")
+    return f"{settings_line(run)} · {len(run.cases)} case(s) scored, {len(run.errors)} could not be scored"
 
 
 def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerdict | None = None) -> str:

@@ -10,12 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..evaluate import Evaluation
+from .settings_text import EMPTY_RULE_TEXT, class_text, settings_line  # noqa: F401 (re-exported)
 
-EMPTY_RULE_TEXT = {
-    "nan": "both-empty = undefined, left out of means",
-    "one": "both-empty = 1",
-    "zero": "both-empty = 0",
-}
 WIDE_CASE_TABLE_MAX_CLASSES = 8
 METRIC_HEADERS = {"iou": "IoU", "precision": "precision", "recall": "recall", "specificity": "specificity",
                   "volume_similarity": "vol. sim.", "soft_dice": "soft Dice"}
@@ -26,46 +22,6 @@ def fmt(value, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return f"{value:.{digits}f}"
-
-
-def _threshold_text(run: Evaluation) -> str:
-    s = run.settings
-    text = f"threshold p >= {s.threshold:g}"
-    if s.thresholds:
-        text += " (" + ", ".join(f"{label}: {t:g}" for label, t in s.thresholds) + ")"
-    return text
-
-
-def _predictions_text(run: Evaluation) -> str:
-    """What the predictions were read as, e.g. "predictions: 3 softmax maps (argmax over channels) (--pred-kind auto)"."""
-    s = run.settings
-    words = {"labels": "label map", "probability": "probability map", "softmax": "softmax map",
-             "multilabel": "multilabel map", "missing": "missing prediction"}
-    notes = {"softmax": " (argmax over channels)", "multilabel": " (channels thresholded one by one)",
-             "missing": " (scored as empty)"}
-    parts = []
-    for kind, n in run.pred_kinds.items():
-        scales = sorted({c.prob_scale for c in run.cases if c.pred_kind == kind and c.prob_scale not in (None, 1.0)})
-        scale = f", p = value / {', '.join(f'{v:g}' for v in scales)}" if scales else ""
-        parts.append(f"{n} {words.get(kind, kind)}{'s' if n != 1 else ''}{notes.get(kind, '')}{scale}")
-    return f"predictions: {', '.join(parts) or 'none'} (--pred-kind {s.pred_kind})"
-
-
-def settings_line(run: Evaluation) -> str:
-    """The settings that shape the numbers, in one line."""
-    s = run.settings
-    smooth = "smooth 0 (exact)" if s.smooth == 0 else f"smooth {s.smooth:g} (smoothed, not exact)"
-    parts = ["hard Dice", _threshold_text(run), smooth, EMPTY_RULE_TEXT[s.empty_both], _predictions_text(run)]
-    if s.ignore_label is not None:
-        parts.append(f"ignore label {s.ignore_label} (gt voxels left out)")
-    return " · ".join(parts)
-
-
-def class_text(spec) -> str:
-    """A class as the table shows it: its key, with the labels behind a name or region."""
-    if not spec.region and spec.key == str(spec.label):
-        return spec.key
-    return f"{spec.key} ({'+'.join(str(v) for v in spec.labels)})"
 
 
 def summary_table(run: Evaluation) -> Table:
