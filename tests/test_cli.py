@@ -273,3 +273,12 @@ def test_version_and_help():
     r = CliRunner().invoke(main, ["--version"])
     assert r.exit_code == 0 and r.stdout.startswith("dice ")
     assert CliRunner().invoke(main, ["score", "--help"]).exit_code == 0
+
+
+def test_json_puts_each_case_on_one_line(pngset):
+    text = run(*pngset, "--format", "json").stdout
+    lines = text.splitlines()
+    case_lines = [l for l in lines if l.lstrip().startswith('{"case": ')]
+    assert len(case_lines) == 3
+    assert all(json.loads(l.strip().rstrip(",")) for l in case_lines)
+    assert strict_json(text)["cases"][0]["case"] == "a"
