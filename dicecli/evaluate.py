@@ -24,7 +24,7 @@ from .case import CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
 from .errors import UsageError
 from .metrics import metric, soft_dice
-from .pairing import Pairing, pair_paths
+from .pairing import Pair, Pairing, pair_paths
 from .score import dice, statuses
 from .settings import Settings
 

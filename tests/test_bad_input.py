@@ -1,7 +1,6 @@
 """The bad-input matrix: each bad file gives one error line naming it, exit 3, and the
 other cases are still scored and written."""
 
-import gzip
 import json
 import os
 import struct

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_gate import pngset, run, strict_json  # noqa: F401  (pngset is a fixture)
+from helpers import run, strict_json
 
 from dicecli.baseline import read_scores
 from dicecli.cli import main

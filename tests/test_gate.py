@@ -6,50 +6,15 @@ The PNG set below is counted by hand (same cases as tests/test_cli.py):
   class 2: a both_empty, b 0.0 (only in pred, 3 px), c both_empty -> n 1, mean 0.0
 """
 
-import json
-
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from PIL import Image
 
-from dicecli.cli import main
+from helpers import png, run, strict_json
 from dicecli.errors import ExitStatus
 from dicecli.gate import GateSpec, check_gate, clears, parse_min_dice
 from dicecli.report.verdict import score
 
 POOLED_1 = 16 / 22
-
-
-def run(*args, env=None):
-    return CliRunner().invoke(main, ["score", *map(str, args)], env=env)
-
-
-def strict_json(text):
-    def reject(token):
-        raise AssertionError(f"non-standard JSON token {token}")
-
-    return json.loads(text, parse_constant=reject)
-
-
-def png(path, array):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(array, dtype=np.uint8), mode="L").save(path)
-
-
-@pytest.fixture
-def pngset(tmp_path):
-    gt, pred = tmp_path / "gt", tmp_path / "pred"
-    a_gt = np.zeros((4, 5)); a_gt[0, :4] = 1
-    a_pr = np.zeros((4, 5)); a_pr[0, 2:4] = 1; a_pr[1, 0:2] = 1
-    b_gt = np.zeros((4, 5)); b_gt[1:3, 1:4] = 1
-    b_pr = b_gt.copy(); b_pr[3, 0:3] = 2
-    c_gt = np.zeros((4, 5)); c_gt[3, 3:5] = 1
-    c_pr = np.zeros((4, 5))
-    for name, g, p in (("a", a_gt, a_pr), ("b", b_gt, b_pr), ("c", c_gt, c_pr)):
-        png(gt / f"{name}.png", g)
-        png(pred / f"{name}.png", p)
-    return gt, pred
 
 
 def verdict(stderr):

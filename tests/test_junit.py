@@ -9,7 +9,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from test_gate import pngset, run  # noqa: F401  (pngset is a fixture)
+from helpers import run
 
 from dicecli.errors import ExitStatus
 from dicecli.report.junit import _clean

@@ -130,7 +130,6 @@ def brute_counts(gt, pred):
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32])
 def test_sparse_large_volume_skips_background_exactly(dtype):
-    rng = np.random.default_rng(2)
     gt = np.zeros((130, 120, 45), dtype=np.uint8)
     gt[30:60, 40:70, 10:20] = 1
     gt[90:95, 5:9, 30:33] = 2

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from ..compare import CONFIDENCE, RESAMPLES, SEED, Comparison
 from ..stats import EXACT, EXACT_MAX_N, NORMAL
-from .verdict import names
+from .text import names
 
 
 def _f(value, digits: int = 4, signed: bool = False) -> str:

@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 from ..pairing import Pairing
-
-MAX_NAMES = 5
-
-
-def _names(items) -> str:
-    items = list(items)
-    shown = ", ".join(items[:MAX_NAMES])
-    return shown + (f" and {len(items) - MAX_NAMES} more" if len(items) > MAX_NAMES else "")
-
+from .text import names
 
 def preflight_lines(pairing: Pairing, settings) -> list[str]:
     """Lines for stderr describing how the two inputs were paired."""
@@ -19,13 +11,13 @@ def preflight_lines(pairing: Pairing, settings) -> list[str]:
     lines = [f"{matched} case(s) paired"]
     if pairing.missing:
         what = "scored as empty (--missing-as-empty)" if settings.missing_as_empty else "input error"
-        lines.append(f"{len(pairing.missing)} case(s) without prediction, {what}: {_names(pairing.missing)}")
+        lines.append(f"{len(pairing.missing)} case(s) without prediction, {what}: {names(pairing.missing)}")
     if pairing.extra:
         lines.append(f"warning: {len(pairing.extra)} prediction(s) without ground truth, not scored: "
-                     f"{_names(pairing.extra)}")
+                     f"{names(pairing.extra)}")
     if pairing.duplicates:
         lines.append(f"{len(pairing.duplicates)} case(s) with several files, not scored: "
-                     f"{_names(case for case, _ in pairing.duplicates)}")
+                     f"{names(case for case, _ in pairing.duplicates)}")
     if pairing.ignored:
-        lines.append(f"{len(pairing.ignored)} file(s) of other types ignored: {_names(pairing.ignored)}")
+        lines.append(f"{len(pairing.ignored)} file(s) of other types ignored: {names(pairing.ignored)}")
     return lines

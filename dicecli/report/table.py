@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..evaluate import Evaluation
-from .settings_text import EMPTY_RULE_TEXT, class_text, settings_line  # noqa: F401 (re-exported)
+from .settings_text import class_text, settings_line
 
 WIDE_CASE_TABLE_MAX_CLASSES = 8
 METRIC_HEADERS = {"iou": "IoU", "precision": "precision", "recall": "recall", "specificity": "specificity",

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from ..baseline import BaselineVerdict, ClassDrop
 from ..gate import MAX_WORST, TOLERANCE, ClassCheck, GateVerdict
+from .text import names
 
-MAX_NAMES = 5
 MAX_PASSED_SHOWN = 10
 STATISTIC_TEXT = {"mean": "mean Dice", "median": "median Dice", "pooled": "pooled Dice", "min": "min Dice",
                   "cases": "every case"}
-
-
-def names(items, limit: int = MAX_NAMES) -> str:
-    items = list(items)
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def score(value: float | None, bar: float | None = None, passed: bool | None = None) -> str:
