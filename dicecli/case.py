@@ -117,10 +117,17 @@ def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
     return None  # argmax of quantised probabilities needs no scale
 
 
+def _count(gt_labels: np.ndarray, labels: np.ndarray, settings: Settings) -> dict:
+    """Counts of a label-map prediction, and of every region derived from them."""
+    counts = count_labels(gt_labels, labels, ignore=settings.ignore_label)
+    return dict(counts=counts, region_counts=region_counts(counts, settings.region_members, gt_labels, labels,
+                                                           ignore=settings.ignore_label))
+
+
 def _score_channels(gt_labels, pred, axis: int, settings: Settings) -> dict:
     stack = channels_first(pred.array, axis)
     scale = _channel_scale(stack, settings)
-    ignore, regions = settings.ignore_label, [m for _, m in settings.regions]
+    ignore, regions = settings.ignore_label, settings.region_members
     n = stack.shape[0]
     if settings.multilabel:
         thresholds = channel_thresholds(n, settings.threshold, settings.thresholds)
@@ -128,24 +135,19 @@ def _score_channels(gt_labels, pred, axis: int, settings: Settings) -> dict:
                                               regions=regions, soft=settings.soft)
         return dict(counts=counts, pred_kind=MULTILABEL, prob_scale=scale, region_counts=reg,
                     soft_labels=tuple(range(n)) if settings.soft else (), soft_sums=sums)
-    labels = argmax_labels(stack)
-    counts = count_labels(gt_labels, labels, ignore=ignore)
     sums = soft_sums(gt_labels, stack, range(n), scale=scale, ignore=ignore) if settings.soft else None
-    return dict(counts=counts, pred_kind=SOFTMAX, prob_scale=scale,
-                region_counts=region_counts(counts, regions, gt_labels, labels, ignore=ignore),
+    return dict(_count(gt_labels, argmax_labels(stack), settings), pred_kind=SOFTMAX, prob_scale=scale,
                 soft_labels=tuple(range(n)) if settings.soft else (), soft_sums=sums)
 
 
 def _score_single(gt_labels, pred, settings: Settings) -> dict:
-    ignore, regions = settings.ignore_label, [m for _, m in settings.regions]
     labels, kind, scale = prediction_labels(pred.array, threshold=settings.threshold_for(1),
                                             pred_kind=settings.pred_kind, prob_scale=settings.prob_scale)
-    counts = count_labels(gt_labels, labels, ignore=ignore)
-    out = dict(counts=counts, pred_kind=kind, prob_scale=scale if kind == PROBABILITY else None,
-               region_counts=region_counts(counts, regions, gt_labels, labels, ignore=ignore))
+    out = dict(_count(gt_labels, labels, settings), pred_kind=kind, prob_scale=scale if kind == PROBABILITY else None)
+    counts = out["counts"]
     if settings.soft and kind == PROBABILITY:
         out.update(soft_labels=(1,), soft_sums=soft_sums(gt_labels, pred.array[np.newaxis], (1,), scale=scale,
-                                                        ignore=ignore))
+                                                        ignore=settings.ignore_label))
     if kind == LABELS and settings.pred_kind == "auto" and pred.array.dtype.kind in "ui":
         out["quantised"] = looks_quantised(counts.labels, counts.tp + counts.fn, counts.tp + counts.fp)
     return out
@@ -160,12 +162,7 @@ def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
         gt_labels, _ = to_labels(gt.array, threshold=settings.threshold, allow_probability=False)
         warnings: list[str] = []
         if pair.pred is None:
-            empty = np.zeros(gt_labels.shape, dtype=np.uint8)
-            counts = count_labels(gt_labels, empty, ignore=settings.ignore_label)
-            regions = [m for _, m in settings.regions]
-            scored = dict(counts=counts, pred_kind=MISSING,
-                          region_counts=region_counts(counts, regions, gt_labels, empty,
-                                                      ignore=settings.ignore_label))
+            scored = dict(_count(gt_labels, np.zeros(gt_labels.shape, dtype=np.uint8), settings), pred_kind=MISSING)
             axis = None
         else:
             path = pair.pred

@@ -142,6 +142,11 @@ class Settings:
         if duplicate is not None:
             raise UsageError(f"name {duplicate!r} is used twice (label names and regions share one namespace)")
 
+    @property
+    def region_members(self) -> list[tuple[int, ...]]:
+        """The labels of each region, in ``regions`` order."""
+        return [members for _, members in self.regions]
+
     def threshold_for(self, label: int) -> float:
         """The threshold of class ``label``: its override, else ``threshold``."""
         return dict(self.thresholds).get(int(label), self.threshold)
