@@ -1,6 +1,6 @@
 """The ``dice`` command line: thin click wrappers over dicecli.evaluate.
 
-Heavy libraries (numpy, nibabel, rich, ...) are imported inside the commands so
+Heavy libraries (numpy, pillow, tifffile, rich, ...) are imported inside the commands so
 ``dice --help`` and ``dice --version`` start fast. Results go to stdout; messages,
 warnings and progress go to stderr. Exit statuses are dicecli.errors.ExitStatus.
 """

@@ -1,6 +1,6 @@
 """Read mask and probability-map files into :class:`~dicecli.volume.Volume` records.
 
-One module per format; the format libraries (nibabel, pillow, tifffile) are
+One module per format; the format libraries (pillow, tifffile, ISA-L) are
 imported only when a file of that format is read, so ``dice --help`` stays fast.
 Every reader raises :class:`~dicecli.errors.ReadError` (path + one-line reason)
 for anything it cannot decode, never another exception type.
