@@ -265,6 +265,9 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     if not quiet:
         for line in preflight_lines(pairing, settings):
             click.echo(f"dice: {line}", err=True)
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()  # this process is dice's own: reuse voxel buffers across cases (-j 1)
     with progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
         run = evaluate_pairing(pairing, settings, progress=advance)
     for error in run.errors:

@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from .allocator import keep_freed_memory
 from .aggregate import MetricSummary, Summary, summarize, summarize_metric
 from .case import CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
@@ -89,8 +90,10 @@ def _score_star(args: tuple[Pair, Settings]) -> CaseResult | CaseError:
     return score_pair(*args)
 
 
-def _ignore_sigint() -> None:
+def _init_worker() -> None:
+    """A pool worker: Ctrl-C is the parent's to handle; freed voxel buffers are reused."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
 
 
 def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], None] | None) -> Iterable:
@@ -105,7 +108,7 @@ def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], Non
     import multiprocessing
 
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    pool = context.Pool(jobs, initializer=_ignore_sigint)
+    pool = context.Pool(jobs, initializer=_init_worker)
     try:
         # Small batches cut inter-process traffic on many small cases; big cases go one by one.
         chunksize = max(1, min(8, len(work) // (jobs * 8)))

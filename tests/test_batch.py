@@ -10,6 +10,7 @@ import time
 
 import nibabel as nib
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from dicecli.cli import main
@@ -67,3 +68,25 @@ def test_ctrl_c_exits_130_promptly_without_output(tmp_path):
         assert "Traceback" not in stderr and "interrupted" in stderr
         assert not out.exists()
         assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def _child_page_faults(args) -> int:
+    """Minor page faults of one `dice` child process (os.wait4's own rusage)."""
+    proc = subprocess.Popen([sys.executable, "-m", "dicecli", *args], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return usage.ru_minflt
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"),
+                    reason="glibc only")
+def test_voxel_buffers_are_reused_across_cases(tmp_path):
+    # 2 MiB per decoded file: without reuse, every case maps (and faults in) 4 MiB of fresh pages.
+    shape = (128, 128, 128)
+    few, many = tmp_path / "few", tmp_path / "many"
+    make_nifti_set(few, 2, shape=shape)
+    make_nifti_set(many, 10, shape=shape)
+    faults = {name: _child_page_faults(["score", str(d / "gt"), str(d / "pred"), "-j", "1", "-q", "--format", "json"])
+              for name, d in (("few", few), ("many", many))}
+    fresh_pages_per_case = 2 * np.prod(shape) // 4096
+    assert faults["many"] - faults["few"] < 0.25 * 8 * fresh_pages_per_case, faults
