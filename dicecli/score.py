@@ -167,10 +167,9 @@ def _tally_words(g: np.ndarray, p: np.ndarray, tally, to_index) -> int:
     skipped = 0
     for start in range(0, gw_all.size, step):
         gw, pw = gw_all[start:start + step], pw_all[start:start + step]
-        either = gw | pw
-        n_active = int(np.count_nonzero(either))
+        active = (gw | pw) != 0  # a bool mask: finding and gathering with it is ~8x faster than on words
+        n_active = int(np.count_nonzero(active))
         if 2 * n_active <= gw.size:  # mostly background: gather the active words
-            active = np.flatnonzero(either)
             skipped += (gw.size - n_active) * per_word
             gw, pw = gw[active], pw[active]
         first = gw & low
