@@ -424,7 +424,7 @@ def probe(module: str) -> str | None:
 
 
 def build_methods(ds: DataSet, dice_exe: Path, have_sitk: bool, have_medpy: bool,
-                  notes: list[str]) -> list[Method]:
+                  notes: list[str], dice_only: bool = False) -> list[Method]:
     labels = ",".join(map(str, ds.labels))
     args = [str(ds.gt), str(ds.pred), ds.kind, labels]
 
@@ -433,21 +433,29 @@ def build_methods(ds: DataSet, dice_exe: Path, have_sitk: bool, have_medpy: bool
 
     reader = ("nibabel `np.asanyarray(nib.load(p).dataobj)`" if ds.kind == "3d"
               else "PIL `np.asarray(Image.open(p))`")
-    methods = [
-        Method("load", f"load-only floor ({reader})", py("load")),
-        Method("naive", "naive numpy (per case, per class)", py("naive")),
-    ]
-    if have_sitk:
+    methods = [Method("load", f"load-only floor ({reader})", py("load"))]
+    if dice_only:
+        notes.append("--dice-only: naive numpy, SimpleITK and MedPy not timed.")
+        have_sitk = have_medpy = False
+    else:
+        methods.append(Method("naive", "naive numpy (per case, per class)", py("naive")))
+    if dice_only:
+        pass
+    elif have_sitk:
         methods.append(Method("sitk", "SimpleITK LabelOverlapMeasuresImageFilter", py("sitk")))
     else:
         notes.append("SimpleITK not importable: skipped (`pip install '.[bench]'`).")
     if have_medpy:
         methods.append(Method("medpy", "MedPy `metric.binary.dc` per class", py("medpy")))
-    else:
+    elif not dice_only:
         notes.append("MedPy not importable: skipped (`pip install '.[bench]'`).")
     base = [str(dice_exe), "score", str(ds.gt), str(ds.pred), "--quiet", "--format", "json"]
     methods.append(Method("dice_j1", "`dice score … -j 1`", base + ["-j", "1"]))
     methods.append(Method("dice", "`dice score …` (default jobs)", base))
+    first = sorted(p.name for p in ds.gt.iterdir())[0]
+    methods.append(Method("dice_one", "`dice score` of one case, `-j 1` (fixed start-up + 1 case)",
+                          [str(dice_exe), "score", str(ds.gt / first), str(ds.pred / first), "--quiet",
+                           "--format", "json", "-j", "1"]))
     return methods
 
 
@@ -535,6 +543,7 @@ def targets_3d(by: dict[str, Method], cases: int) -> list[str]:
                 "3D: dice default jobs >= 1.6× faster than -j 1"
                 + (" (needs >= 16 cases)" if cases < 16 else ""), f"{j1 / dj:.2f}×"),
     ]
+    lines.append(amdahl_line(by, cases))
     if "sitk" in by:
         s = by["sitk"].median
         lines.append(verdict(s / dj >= 2.0, "3D: dice default jobs >= 2× faster than SimpleITK",
@@ -545,7 +554,24 @@ def targets_3d(by: dict[str, Method], cases: int) -> list[str]:
     return lines
 
 
-def targets_2d(by: dict[str, Method]) -> list[str]:
+def amdahl_line(by: dict[str, Method], cases: int) -> str:
+    """What the fixed start-up allows: per-case cost w = (t(-j 1) - t(one case)) / (cases - 1),
+    start-up s = t(one case) - w; with J jobs and perfect scaling the best run takes s + cases·w/J."""
+    j1, one = by["dice_j1"].median, by["dice_one"].median
+    jobs = usable_cpus()
+    if cases < 2 or jobs < 2:
+        return "- info: start-up bound needs >= 2 cases and >= 2 CPUs"
+    w = (j1 - one) / (cases - 1)
+    s = one - w
+    if w <= 0 or s <= 0:
+        return f"- info: start-up bound not estimated (timings too noisy: one case {one:.3f} s, all {j1:.3f} s)"
+    best = s + cases * w / jobs
+    return (f"- info: fixed start-up {s:.3f} s + {1000 * w:.1f} ms per case (from `-j 1` on 1 and {cases} "
+            f"cases): even perfect scaling over {jobs} jobs gives at most {j1 / best:.2f}× over -j 1 "
+            f"here; measured {j1 / by['dice'].median:.2f}× ({j1 / by['dice'].median / (j1 / best):.0%} of that)")
+
+
+def targets_2d(by: dict[str, Method], cases: int) -> list[str]:
     floor = by["load"].median
     dj = by["dice"].median
     return [verdict(dj <= 1.15 * floor, "2D: dice (default jobs) <= 1.15× load-only",
@@ -603,6 +629,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="processes used to generate data (default: %(default)s)")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "latest.md",
                     help="markdown report written here too (default: %(default)s)")
+    ap.add_argument("--dice-only", action="store_true",
+                    help="time only the load-only floor and dice (skip naive numpy, SimpleITK, MedPy): "
+                         "for scaling runs on large sets")
     ap.add_argument("--fail-on-target", action="store_true",
                     help="exit 1 when a performance target FAILs (default: report only)")
     args = ap.parse_args(argv)
@@ -660,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         log(msg)
         ok_all &= ok
         notes: list[str] = []
-        methods = build_methods(ds, dice_exe, have_sitk, have_medpy, notes)
+        methods = build_methods(ds, dice_exe, have_sitk, have_medpy, notes, args.dice_only)
         log(f"timing {len(methods)} methods on the {ds.kind} set ...")
         try:
             time_round_robin(methods, args.repeat, args.warmup, log)
@@ -670,7 +699,8 @@ def main(argv: list[str] | None = None) -> int:
         by = {m.key: m for m in methods}
         out += [f"## {ds.title}", "", *table(methods), ""]
         out += [f"- {n}" for n in notes]
-        lines = targets_3d(by, len(ds.manifest["files"])) if ds.kind == "3d" else targets_2d(by)
+        cases = len(ds.manifest["files"])
+        lines = targets_3d(by, cases) if ds.kind == "3d" else targets_2d(by, cases)
         target_fail |= any(line.startswith("- FAIL") for line in lines)
         out += ["Targets:", "", *lines, "", f"{'- ' if ok else '- **'}{msg}{'' if ok else '**'}", ""]
         out += [f"dice commands: `{shlex.join(by['dice_j1'].cmd)}` and "

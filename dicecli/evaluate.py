@@ -26,6 +26,7 @@ from .classes import ClassSpec, build_classes
 from .errors import UsageError
 from .metrics import metric, soft_dice
 from .pairing import Pair, Pairing, pair_paths
+from .readers import preload
 from .score import dice, statuses
 from .settings import Settings
 
@@ -107,6 +108,7 @@ def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], Non
         return
     import multiprocessing
 
+    preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     pool = context.Pool(jobs, initializer=_init_worker)
     try:

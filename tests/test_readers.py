@@ -580,3 +580,12 @@ def test_nifti_gz_in_several_gzip_members(tmp_path):
     gz = tmp_path / "x.nii.gz"
     gz.write_bytes(gzip.compress(raw[:200]) + gzip.compress(raw[200:500]) + gzip.compress(raw[500:]))
     np.testing.assert_array_equal(read_volume(str(gz)).array, data)
+
+
+def test_preload_imports_only_the_readers_the_paths_need():
+    code = ("import sys; from dicecli.readers import preload; "
+            "preload(['a/x.nii.gz', 'b/y.PNG', 'c/z.txt', 'd/w.nii']); "
+            "print(sorted(m for m in sys.modules if m.startswith('dicecli.readers.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(["dicecli.readers._common", "dicecli.readers.nifti", "dicecli.readers.nifti_header",
+                               "dicecli.readers.png"])

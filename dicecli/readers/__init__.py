@@ -46,15 +46,29 @@ def case_name(filename: str) -> str | None:
     return None if parts is None else parts[0]
 
 
+def _reader_name(path: str) -> str | None:
+    parts = split_suffix(os.path.basename(str(path)))
+    return None if parts is None else dict(_FORMATS)[parts[1].lower()]
+
+
+def preload(paths) -> None:
+    """Import the readers (and their format libraries) that ``paths`` need.
+
+    Called before forking workers, so each worker inherits them instead of
+    importing its own copy. Unsupported paths are skipped (read_volume reports them).
+    """
+    for name in sorted({_reader_name(p) for p in paths} - {None}):
+        importlib.import_module(f".{name}", __name__)
+
+
 def read_volume(path: str) -> Volume:
     """Decode ``path`` with the reader its suffix names.
 
     Raises ReadError for unsupported suffixes and for every decoding failure.
     """
     path = str(path)
-    parts = split_suffix(os.path.basename(path))
-    if parts is None:
+    module_name = _reader_name(path)
+    if module_name is None:
         raise ReadError(path, f"unsupported file type (expected one of {', '.join(SUFFIXES)})")
-    module_name = dict(_FORMATS)[parts[1].lower()]
     reader = importlib.import_module(f".{module_name}", __name__)
     return reader.read(path)
