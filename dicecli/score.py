@@ -91,20 +91,27 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     if g.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return CaseCounts(empty, empty, empty, empty, 0)
-    top = int(max(g.max(), p.max()))
-    if top < _DENSE_LIMIT:
-        values, compact = np.arange(top + 1, dtype=np.int64), None
-    else:  # huge label values: count compact indices into the sorted values present
-        values = _present_values(g, p)
-        compact = _small_uint(len(values) - 1)
+    if g.dtype.itemsize == 1:  # at most 256 labels: the tally grows to the largest value met, no max() pass
+        tally = _JointTally(1, growable=True)
+        skipped = _tally_words(g, p, tally, lambda a: a)
+        values = np.arange(tally.k, dtype=np.int64)
+    else:
+        top = int(max(g.max(), p.max()))
+        if top < _DENSE_LIMIT:
+            values, compact = np.arange(top + 1, dtype=np.int64), None
+        else:  # huge label values: count compact indices into the sorted values present
+            values = _present_values(g, p)
+            compact = _small_uint(len(values) - 1)
+        where = int(np.searchsorted(values, ignore)) if ignore is not None else len(values)
+        ignore_index = where if where < len(values) and values[where] == ignore else None
+        tally = _JointTally(len(values)) if len(values) <= 256 else _DenseTally(len(values), ignore_index)
+        if compact is None:
+            skipped = _tally_words(g, p, tally, lambda a: a)
+        else:
+            skipped = _tally_words(g, p, tally, lambda a: np.searchsorted(values, a).astype(compact))
     k = len(values)
     where = int(np.searchsorted(values, ignore)) if ignore is not None else k
     ignore_index = where if where < k and values[where] == ignore else None
-    tally = _JointTally(k) if k <= 256 else _DenseTally(k, ignore_index)
-    if compact is None:
-        skipped = _tally_words(g, p, tally, lambda a: a)
-    else:
-        skipped = _tally_words(g, p, tally, lambda a: np.searchsorted(values, a).astype(compact))
     gt_hist, pred_hist, tp_hist = tally.histograms()
     for hist in (gt_hist, pred_hist, tp_hist):
         hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
@@ -174,10 +181,15 @@ def _tally_words(g: np.ndarray, p: np.ndarray, tally, to_index) -> int:
             gw, pw = gw[active], pw[active]
         first = gw & low
         uniform = (gw == pw) & (gw == first * repeat)
-        tally.add_uniform(to_index(first[uniform]), per_word)
         mixed = ~uniform
-        tally.add(to_index(gw[mixed].view(g.dtype)), to_index(pw[mixed].view(p.dtype)))
+        inside, g_mixed, p_mixed = first[uniform], gw[mixed].view(g.dtype), pw[mixed].view(p.dtype)
+        if tally.growable:
+            tally.grow_to(inside, g_mixed, p_mixed)
+        tally.add_uniform(to_index(inside), per_word)
+        tally.add(to_index(g_mixed), to_index(p_mixed))
     if head < g.size:
+        if tally.growable:
+            tally.grow_to(g[head:], p[head:])
         tally.add(to_index(g[head:]), to_index(p[head:]))
     return skipped
 
@@ -205,9 +217,18 @@ def _histogram(values: np.ndarray, k: int) -> np.ndarray:
 class _JointTally:
     """Up to 256 labels: one histogram of the joint code g*k + p (uint16) per chunk."""
 
-    def __init__(self, k: int):
+    def __init__(self, k: int, growable: bool = False):
         self.k = k
         self.joint = np.zeros(k * k, dtype=np.int64)
+        self.growable = growable
+
+    def grow_to(self, *values: np.ndarray) -> None:
+        """Widen the table (rows and columns) to hold the largest of ``values``; never shrinks."""
+        top = max((int(v.max()) for v in values if v.size), default=0)
+        if top >= self.k:
+            wider = np.zeros((top + 1, top + 1), dtype=np.int64)
+            wider[:self.k, :self.k] = self.joint.reshape(self.k, self.k)
+            self.k, self.joint = top + 1, wider.ravel()
 
     def add(self, g: np.ndarray, p: np.ndarray) -> None:
         if g.size:
@@ -227,6 +248,8 @@ class _JointTally:
 
 class _DenseTally:
     """More labels (e.g. uint16 instance masks): ground-truth, prediction and match histograms."""
+
+    growable = False
 
     def __init__(self, k: int, ignore_index: int | None = None):
         self.k = k

@@ -160,3 +160,26 @@ def test_mixed_dtypes_between_gt_and_pred():
     pred[12:22, 10:30] = 1
     pred[50, 50] = 700
     assert counts_dict(count_labels(gt, pred)) == brute_counts(gt.astype(np.int64), pred.astype(np.int64))
+
+
+def test_uint8_labels_first_met_late_and_in_the_tail():
+    # uint8 counts grow their table as labels appear: here label 9 first shows up in the third
+    # chunk, label 250 only in the last 5 voxels (after the 8-byte words), 3 only in the prediction.
+    n = 2 * CHUNK_VOXELS + 8 * 1000 + 5
+    gt = np.zeros(n, np.uint8)
+    pred = np.zeros(n, np.uint8)
+    gt[100:200] = 1
+    pred[150:260] = 1
+    pred[CHUNK_VOXELS + 7] = 3
+    gt[2 * CHUNK_VOXELS + 40: 2 * CHUNK_VOXELS + 90] = 9
+    pred[2 * CHUNK_VOXELS + 64: 2 * CHUNK_VOXELS + 120] = 9
+    gt[-5:] = [250, 250, 0, 9, 1]
+    pred[-5:] = [250, 0, 250, 9, 2]
+    counts = count_labels(gt, pred)
+    expected = brute_counts(gt, pred)
+    assert counts.labels.tolist() == sorted(expected)
+    for i, label in enumerate(counts.labels):
+        assert (counts.tp[i], counts.fp[i], counts.fn[i]) == expected[int(label)], label
+    rows, cols, cells = counts.joint
+    assert int(cells.sum()) == n
+    assert {(int(r), int(c)) for r, c in zip(rows, cols)} >= {(0, 3), (9, 9), (250, 0), (0, 250), (1, 2)}
