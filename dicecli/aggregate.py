@@ -56,6 +56,14 @@ def summarize_class(values: np.ndarray, tp, fp, fn, *, smooth: float, empty_both
 MetricSummary = ClassSummary
 
 
+def _median(defined: np.ndarray) -> float:
+    """Median of a non-empty float array: the middle value, or the mean of the two middle ones.
+    (np.median gives the same but imports numpy.ma, ~5 ms of every run's start-up.)"""
+    ordered = np.sort(defined)
+    n = ordered.size
+    return float((ordered[(n - 1) // 2] + ordered[n // 2]) / 2)
+
+
 def summarize_metric(values: np.ndarray, *, pooled: float | None) -> ClassSummary:
     """n, n_undefined, mean, std, median, min, max of per-case ``values`` (NaN = undefined).
 
@@ -69,7 +77,7 @@ def summarize_metric(values: np.ndarray, *, pooled: float | None) -> ClassSummar
         n_undefined=int(values.size - n),
         mean=_maybe(defined.mean()) if n else None,
         std=_maybe(defined.std(ddof=1)) if n >= 2 else None,
-        median=_maybe(np.median(defined)) if n else None,
+        median=_maybe(_median(defined)) if n else None,
         min=_maybe(defined.min()) if n else None,
         max=_maybe(defined.max()) if n else None,
         pooled=_maybe(pooled),

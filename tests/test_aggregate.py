@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from dicecli.aggregate import summarize
 from dicecli.score import dice
@@ -47,3 +48,13 @@ def test_empty_both_one_counts_in_means():
     values = dice(tp, fp, fn, empty_both="one")
     s = summarize(values, tp, fp, fn, foreground=np.array([True]), smooth=0.0, empty_both="one")
     assert s.classes[0].n == 2 and math.isclose(s.classes[0].mean, (1 + 4 / 6) / 2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 10])
+def test_median_matches_statistics_median(n):
+    import statistics
+
+    from dicecli.aggregate import summarize_metric
+    values = np.random.default_rng(n).uniform(0, 1, n)
+    values_with_nan = np.concatenate([values, [np.nan]])
+    assert summarize_metric(values_with_nan, pooled=None).median == statistics.median(values.tolist())
