@@ -55,10 +55,14 @@ def preload(paths) -> None:
     """Import the readers (and their format libraries) that ``paths`` need.
 
     Called before forking workers, so each worker inherits them instead of
-    importing its own copy. Unsupported paths are skipped (read_volume reports them).
+    importing its own copy. Unsupported paths, and readers that fail to import,
+    are skipped: read_volume reports them per file.
     """
     for name in sorted({_reader_name(p) for p in paths} - {None}):
-        importlib.import_module(f".{name}", __name__)
+        try:
+            importlib.import_module(f".{name}", __name__)
+        except ImportError:
+            pass
 
 
 def read_volume(path: str) -> Volume:
