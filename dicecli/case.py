@@ -20,7 +20,7 @@ from .interpret import (LABELS, PROBABILITY, check_probabilities, default_scale,
                         prediction_labels, to_labels)
 from .pairing import Pair
 from .readers import read_volume
-from .score import CaseCounts, count_labels
+from .score import ByteLabelCounter, CaseCounts, count_labels
 from .settings import Settings
 
 SOFTMAX, MULTILABEL, MISSING = "softmax", "multilabel", "missing"
@@ -153,10 +153,59 @@ def _score_single(gt_labels, pred, settings: Settings) -> dict:
     return out
 
 
+def _streamable(pair: Pair, settings: Settings) -> bool:
+    """Could this case be counted while decompressing (two .nii.gz label maps, plain settings)?"""
+    return (pair.pred is not None and pair.gt.lower().endswith(".nii.gz") and pair.pred.lower().endswith(".nii.gz")
+            and not settings.soft and not settings.multilabel and settings.channel_axis is None
+            and (settings.pred_kind == "labels" or (settings.pred_kind == "auto" and settings.prob_scale is None)))
+
+
+def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
+    """Score a pair of uint8 .nii.gz label maps piece by piece, without decoding either whole.
+
+    The counts are those of the whole-volume path (the same counting code, fed in
+    pieces). None when the pair is not streamable, differs in shape or geometry,
+    or any file problem turns up: the caller then scores it the usual way, which
+    also words every error and warning.
+    """
+    from .readers.nifti_stream import open_stream
+
+    try:
+        gt = open_stream(pair.gt)
+        pred = open_stream(pair.pred) if gt is not None else None
+        if gt is None or pred is None or gt.volume.array.shape != pred.volume.array.shape:
+            return None
+        if settings.geometry != "ignore" and geometry_mismatch(gt.volume, pred.volume):
+            return None
+        counter = ByteLabelCounter(ignore=settings.ignore_label)
+        for g, p in zip(gt.pieces(), pred.pieces(), strict=True):
+            counter.add(g, p)
+    except (InputError, ValueError):  # ValueError: zip(strict=True) found pieces out of step
+        return None
+    if counter.n_voxels != gt.n_voxels:
+        return None
+    scored = _finish_labels(counter.result(), settings, quantised_check=settings.pred_kind == "auto")
+    return CaseResult(pair.case, pair.gt, pair.pred, voxel_volume_mm3=_voxel_volume(gt.volume), **scored)
+
+
+def _finish_labels(counts, settings: Settings, *, quantised_check: bool) -> dict:
+    """The CaseResult fields of an integer label-map prediction, from its counts (regions from
+    the joint cells, which 1-byte labels always keep)."""
+    out = dict(counts=counts, region_counts=region_counts(counts, settings.region_members,
+                                                          ignore=settings.ignore_label), pred_kind=LABELS)
+    if quantised_check:
+        out["quantised"] = looks_quantised(counts.labels, counts.tp + counts.fn, counts.tp + counts.fp)
+    return out
+
+
 def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
     """Read, check and count one case; any input problem becomes a CaseError."""
     path = pair.gt
     try:
+        if _streamable(pair, settings):
+            streamed = _score_streamed(pair, settings)
+            if streamed is not None:
+                return streamed
         gt = read_volume(pair.gt)
         _check_dimensions(gt)
         gt_labels, _ = to_labels(gt.array, threshold=settings.threshold, allow_probability=False)

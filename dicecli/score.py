@@ -92,26 +92,69 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
         empty = np.zeros(0, dtype=np.int64)
         return CaseCounts(empty, empty, empty, empty, 0)
     if g.dtype.itemsize == 1:  # at most 256 labels: the tally grows to the largest value met, no max() pass
-        tally = _JointTally(1, growable=True)
+        counter = ByteLabelCounter(ignore=ignore)
+        counter.add(g, p)
+        return counter.result()
+    top = int(max(g.max(), p.max()))
+    if top < _DENSE_LIMIT:
+        values, compact = np.arange(top + 1, dtype=np.int64), None
+    else:  # huge label values: count compact indices into the sorted values present
+        values = _present_values(g, p)
+        compact = _small_uint(len(values) - 1)
+    ignore_index = _index_of(values, ignore)
+    tally = _JointTally(len(values)) if len(values) <= 256 else _DenseTally(len(values), ignore_index)
+    if compact is None:
         skipped = _tally_words(g, p, tally, lambda a: a)
-        values = np.arange(tally.k, dtype=np.int64)
     else:
-        top = int(max(g.max(), p.max()))
-        if top < _DENSE_LIMIT:
-            values, compact = np.arange(top + 1, dtype=np.int64), None
-        else:  # huge label values: count compact indices into the sorted values present
-            values = _present_values(g, p)
-            compact = _small_uint(len(values) - 1)
-        where = int(np.searchsorted(values, ignore)) if ignore is not None else len(values)
-        ignore_index = where if where < len(values) and values[where] == ignore else None
-        tally = _JointTally(len(values)) if len(values) <= 256 else _DenseTally(len(values), ignore_index)
-        if compact is None:
-            skipped = _tally_words(g, p, tally, lambda a: a)
-        else:
-            skipped = _tally_words(g, p, tally, lambda a: np.searchsorted(values, a).astype(compact))
+        skipped = _tally_words(g, p, tally, lambda a: np.searchsorted(values, a).astype(compact))
+    return _finish(tally, values, skipped, int(g.size), ignore)
+
+
+class ByteLabelCounter:
+    """count_labels for 1-byte labels (uint8, int8 >= 0, bool) fed in pieces.
+
+    ``add`` takes aligned pieces of the flattened gt and prediction (same length;
+    every piece but the last a multiple of 8 voxels long, so 8-byte words line up);
+    ``result`` returns the same CaseCounts as count_labels on the whole arrays.
+    Used to count a case while it is being decompressed, without the whole volume.
+    """
+
+    def __init__(self, *, ignore: int | None = None):
+        self.ignore = ignore
+        self.tally = _JointTally(1, growable=True)
+        self.skipped = 0
+        self.n_voxels = 0
+        self._ragged = False
+
+    def add(self, g: np.ndarray, p: np.ndarray) -> None:
+        if g.shape != p.shape or g.ndim != 1 or g.dtype.itemsize != 1 or p.dtype.itemsize != 1:
+            raise ValueError("pieces must be 1-D arrays of 1-byte labels, of one length")
+        if self._ragged:
+            raise ValueError("only the last piece may have a length that is not a multiple of 8")
+        self._ragged = g.size % 8 != 0
+        self.skipped += _tally_words(g.view(np.uint8), p.view(np.uint8), self.tally, lambda a: a)
+        self.n_voxels += int(g.size)
+
+    def result(self) -> CaseCounts:
+        if self.n_voxels == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return CaseCounts(empty, empty, empty, empty, 0)
+        values = np.arange(self.tally.k, dtype=np.int64)
+        return _finish(self.tally, values, self.skipped, self.n_voxels, self.ignore)
+
+
+def _index_of(values: np.ndarray, value: int | None) -> int | None:
+    """Position of ``value`` in the sorted ``values``, or None when absent (or None)."""
+    if value is None:
+        return None
+    where = int(np.searchsorted(values, value))
+    return where if where < len(values) and values[where] == value else None
+
+
+def _finish(tally, values: np.ndarray, skipped: int, n_voxels: int, ignore: int | None) -> CaseCounts:
+    """CaseCounts from a filled tally over ``values``; ``skipped`` voxels were 0 in both masks."""
     k = len(values)
-    where = int(np.searchsorted(values, ignore)) if ignore is not None else k
-    ignore_index = where if where < k and values[where] == ignore else None
+    ignore_index = _index_of(values, ignore)
     gt_hist, pred_hist, tp_hist = tally.histograms()
     for hist in (gt_hist, pred_hist, tp_hist):
         hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
@@ -140,7 +183,7 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
         tp=tp,
         fp=pred_hist[present] - tp,
         fn=gt_hist[present] - tp,
-        n_voxels=int(g.size) - n_ignored,
+        n_voxels=n_voxels - n_ignored,
         n_ignored=n_ignored,
         joint=joint,
     )

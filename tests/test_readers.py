@@ -589,3 +589,19 @@ def test_preload_imports_only_the_readers_the_paths_need():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(["dicecli.readers._common", "dicecli.readers.nifti", "dicecli.readers.nifti_header",
                                "dicecli.readers.png"])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_nifti_gz_with_a_wrong_checksum_is_refused(tmp_path, dtype):
+    # Stored (level 0) deflate blocks decode whatever the bytes are, so only the gzip CRC-32 can
+    # tell that a voxel byte was flipped: the file must be refused, not scored with a wrong voxel.
+    # Bytes after the voxels make the reader go past what it needs to reach the checksum.
+    a = np.zeros((30, 30, 30), dtype)
+    a[5:20, 5:20, 5:20] = 1
+    write_nifti(tmp_path / "ok.nii.gz", a)
+    raw = gzip.decompress((tmp_path / "ok.nii.gz").read_bytes()) + bytes(64)  # bytes after the voxels
+    packer = zlib.compressobj(0, zlib.DEFLATED, 31)
+    damaged = bytearray(packer.compress(raw) + packer.flush())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (tmp_path / "bad.nii.gz").write_bytes(bytes(damaged))
+    read_error(tmp_path / "bad.nii.gz", "checksum")

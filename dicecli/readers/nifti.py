@@ -53,6 +53,12 @@ def read(path: str) -> Volume:
         raise ReadError(path, f"not a valid NIfTI file ({_describe(exc, path)})") from None
     if not data.dtype.isnative:
         data = data.astype(data.dtype.newbyteorder("="))
+    return volume_of(path, header, data)
+
+
+def volume_of(path: str, header: NiftiHeader, data: np.ndarray) -> Volume:
+    """The Volume of native-order voxels ``data`` (shaped as ``header.shape``): trailing axes of
+    size 1 dropped, spacing in mm, the affine checked."""
     keep = [i for i, n in enumerate(data.shape) if i < 3 or n != 1]
     if len(keep) < data.ndim:
         data = data.reshape([data.shape[i] for i in keep])
@@ -78,7 +84,7 @@ def _load(path: str, file_size: int) -> tuple[NiftiHeader, np.ndarray]:
     count = int(np.prod(header.shape, dtype=object))
     _check_size(path, header.shape, header.dtype, header.offset, file_size)
     needed = header.offset + count * header.dtype.itemsize
-    raw = _gunzip(stored, needed) if compressed else stored
+    raw = _gunzip(stored, needed, verify=True) if compressed else stored
     del stored
     if len(raw) < needed:
         raise ReadError(path, f"truncated data: the header promises {needed} bytes, "
@@ -93,18 +99,48 @@ def _load(path: str, file_size: int) -> tuple[NiftiHeader, np.ndarray]:
     return header, data
 
 
-def _gunzip(stored: bytes, limit: int) -> bytes:
-    """At most ``limit`` bytes of gzip data, across concatenated members (bgzip)."""
+def _gunzip(stored: bytes, limit: int, *, verify: bool = False) -> bytes:
+    """At most ``limit`` bytes of gzip data, across concatenated members (bgzip).
+
+    verify: also inflate (and discard) the rest of the data, so that every member's
+    checksum is checked; ReadError when one does not match.
+    """
     parts, total = [], 0
+    decompressor = None
     while stored and total < limit:
         decompressor = _inflate.decompressobj(31)
         part = decompressor.decompress(stored, limit - total)
         parts.append(part)
         total += len(part)
         if not decompressor.eof:
+            stored = decompressor.unconsumed_tail
             break
-        stored = decompressor.unused_data
+        stored, decompressor = decompressor.unused_data, None
+    if verify:
+        verify_rest(decompressor, stored)
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def verify_rest(decompressor, data: bytes) -> None:
+    """Inflate and discard what is left of a gzip stream: the rest of the current member
+    (``decompressor``, None between members) and any further members in ``data``, so zlib checks
+    each member's CRC-32 and length. A damaged member raises ReadError; data that simply end
+    (no trailer) or bytes after the last member that are not gzip are let be."""
+    try:
+        while True:
+            if decompressor is None:
+                if data[:2] != b"\x1f\x8b":
+                    return
+                decompressor = _inflate.decompressobj(31)
+            while not decompressor.eof:
+                before = len(data)
+                out = decompressor.decompress(data, 1 << 20)
+                data = decompressor.unconsumed_tail
+                if not out and len(data) == before:
+                    return  # the data end inside this member: nothing left to check
+            data, decompressor = decompressor.unused_data, None
+    except Exception:
+        raise ReadError(None, "damaged gzip data: a checksum does not match (the file is corrupt)") from None
 
 
 def _check_size(path: str, shape, dtype, offset: int, file_size: int) -> None:
