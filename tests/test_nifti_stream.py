@@ -167,3 +167,12 @@ def test_pieces_are_whole_multiples_of_8_across_gzip_members(tmp_path):
     assert all(len(piece) == 64 for piece in pieces[:-1]) and 0 < len(pieces[-1]) <= 64
     np.testing.assert_array_equal(np.concatenate(pieces), a.ravel(order="F"))
     assert zlib.crc32(np.concatenate(pieces).tobytes()) == zlib.crc32(a.ravel(order="F").tobytes())
+
+
+def test_zero_voxel_pair_is_scored_like_the_whole_volume_path(tmp_path, monkeypatch):
+    paths = [save(tmp_path / f"{s}.nii.gz", np.zeros((4, 5, 0), np.uint8)) for s in ("gt", "pred")]
+    pair = Pair("c", *paths)
+    outcome = score_pair(pair, Settings())
+    assert isinstance(outcome, CaseResult) and outcome.counts.n_voxels == 0
+    whole = whole_volume(pair, Settings(), monkeypatch)
+    assert isinstance(whole, CaseResult) and whole.counts.labels.size == outcome.counts.labels.size == 0
