@@ -119,9 +119,18 @@ def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
 
 def _count(gt_labels: np.ndarray, labels: np.ndarray, settings: Settings) -> dict:
     """Counts of a label-map prediction, and of every region derived from them."""
-    counts = count_labels(gt_labels, labels, ignore=settings.ignore_label)
+    return _with_regions(count_labels(gt_labels, labels, ignore=settings.ignore_label), settings, gt_labels, labels)
+
+
+def _with_regions(counts: CaseCounts, settings: Settings, gt_labels=None, labels=None) -> dict:
+    """``counts`` and the region counts derived from them (from the joint cells when kept, else
+    from the label arrays)."""
     return dict(counts=counts, region_counts=region_counts(counts, settings.region_members, gt_labels, labels,
                                                            ignore=settings.ignore_label))
+
+
+def _looks_quantised(counts: CaseCounts) -> bool:
+    return looks_quantised(counts.labels, counts.tp + counts.fn, counts.tp + counts.fp)
 
 
 def _score_channels(gt_labels, pred, axis: int, settings: Settings) -> dict:
@@ -149,7 +158,7 @@ def _score_single(gt_labels, pred, settings: Settings) -> dict:
         out.update(soft_labels=(1,), soft_sums=soft_sums(gt_labels, pred.array[np.newaxis], (1,), scale=scale,
                                                         ignore=settings.ignore_label))
     if kind == LABELS and settings.pred_kind == "auto" and pred.array.dtype.kind in "ui":
-        out["quantised"] = looks_quantised(counts.labels, counts.tp + counts.fn, counts.tp + counts.fp)
+        out["quantised"] = _looks_quantised(counts)
     return out
 
 
@@ -184,18 +193,10 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
         return None
     if counter.n_voxels != gt.n_voxels:
         return None
-    scored = _finish_labels(counter.result(), settings, quantised_check=settings.pred_kind == "auto")
-    return CaseResult(pair.case, pair.gt, pair.pred, voxel_volume_mm3=_voxel_volume(gt.volume), **scored)
-
-
-def _finish_labels(counts, settings: Settings, *, quantised_check: bool) -> dict:
-    """The CaseResult fields of an integer label-map prediction, from its counts (regions from
-    the joint cells, which 1-byte labels always keep)."""
-    out = dict(counts=counts, region_counts=region_counts(counts, settings.region_members,
-                                                          ignore=settings.ignore_label), pred_kind=LABELS)
-    if quantised_check:
-        out["quantised"] = looks_quantised(counts.labels, counts.tp + counts.fn, counts.tp + counts.fp)
-    return out
+    counts = counter.result()  # 1-byte labels always keep the joint cells the regions come from
+    return CaseResult(pair.case, pair.gt, pair.pred, pred_kind=LABELS, voxel_volume_mm3=_voxel_volume(gt.volume),
+                      quantised=settings.pred_kind == "auto" and _looks_quantised(counts),
+                      **_with_regions(counts, settings))
 
 
 def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
