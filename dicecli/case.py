@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .channels import argmax_labels, channel_thresholds, channels_first, find_channel_axis, multilabel_counts, soft_sums
+from .alignment import Alignment, align
+from .channels import argmax_labels, channel_thresholds, multilabel_counts, paint_regions, soft_sums
 from .classes import region_counts
 from .errors import GeometryError, InputError, ValueKindError
-from .geometry import check_shape, geometry_mismatch
+from .geometry import geometry_mismatch
 from .interpret import (LABELS, PROBABILITY, check_probabilities, default_scale, looks_quantised,
                         prediction_labels, to_labels)
 from .pairing import Pair
@@ -23,7 +24,7 @@ from .readers import read_volume
 from .score import ByteLabelCounter, CaseCounts, count_labels
 from .settings import Settings
 
-SOFTMAX, MULTILABEL, MISSING = "softmax", "multilabel", "missing"
+SOFTMAX, MULTILABEL, REGIONS, MISSING = "softmax", "multilabel", "regions", "missing"
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,7 +33,9 @@ class CaseResult:
 
     pred_kind: how the prediction was read: "labels", "probability" (one map,
         thresholded), "softmax" (argmax over channels), "multilabel" (channels
-        thresholded one by one) or "missing".
+        thresholded one by one), "regions" (one sigmoid channel per region,
+        thresholded and painted in nnU-Net's regions_class_order) or "missing".
+    axes_reversed: the prediction's axes were reversed to the ground truth's order.
     prob_scale: p = value / prob_scale for probability maps (None otherwise, and
         for integer softmax maps, whose argmax needs no scale).
     region_counts: (n_regions, 3) TP, FP, FN of ``settings.regions`` in order.
@@ -56,6 +59,7 @@ class CaseResult:
     voxel_volume_mm3: float | None = None
     quantised: bool = False
     channel_axis: int | None = None
+    axes_reversed: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,14 +88,9 @@ def _voxel_volume(volume) -> float | None:
     return float(math.prod(Decimal(np.format_float_positional(np.float32(s), unique=True)) for s in spacing))
 
 
-def _spatial(pred, axis: int | None):
-    """The prediction as a Volume of its spatial grid (for the geometry checks)."""
-    if axis is None:
-        return pred
-    spacing = pred.spacing_mm
-    if spacing is not None and len(spacing) == pred.array.ndim:
-        spacing = spacing[:axis] + spacing[axis + 1:]
-    return replace(pred, spacing_mm=spacing)
+def _spatial(pred, fit: Alignment, array: np.ndarray):
+    """The prediction as a Volume on the ground truth's grid (for the geometry checks)."""
+    return replace(pred, array=array, spacing_mm=fit.spatial_spacing(pred.spacing_mm, pred.array.ndim))
 
 
 def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
@@ -133,11 +132,15 @@ def _looks_quantised(counts: CaseCounts) -> bool:
     return looks_quantised(counts.labels, counts.tp + counts.fn, counts.tp + counts.fp)
 
 
-def _score_channels(gt_labels, pred, axis: int, settings: Settings) -> dict:
-    stack = channels_first(pred.array, axis)
+def _score_channels(gt_labels, stack: np.ndarray, settings: Settings) -> dict:
+    """Score a (channels, *spatial) prediction: region channels, multilabel or argmax."""
     scale = _channel_scale(stack, settings)
     ignore, regions = settings.ignore_label, settings.region_members
     n = stack.shape[0]
+    if settings.reads_region_channels(n):
+        thresholds = [settings.threshold_for(label) for label in settings.region_labels]
+        labels = paint_regions(stack, settings.region_labels, thresholds=thresholds, scale=scale)
+        return dict(_count(gt_labels, labels, settings), pred_kind=REGIONS, prob_scale=scale)
     if settings.multilabel:
         thresholds = channel_thresholds(n, settings.threshold, settings.thresholds)
         counts, reg, sums = multilabel_counts(gt_labels, stack, thresholds=thresholds, scale=scale, ignore=ignore,
@@ -149,15 +152,15 @@ def _score_channels(gt_labels, pred, axis: int, settings: Settings) -> dict:
                 soft_labels=tuple(range(n)) if settings.soft else (), soft_sums=sums)
 
 
-def _score_single(gt_labels, pred, settings: Settings) -> dict:
-    labels, kind, scale = prediction_labels(pred.array, threshold=settings.threshold_for(1),
+def _score_single(gt_labels, array: np.ndarray, settings: Settings) -> dict:
+    labels, kind, scale = prediction_labels(array, threshold=settings.threshold_for(1),
                                             pred_kind=settings.pred_kind, prob_scale=settings.prob_scale)
     out = dict(_count(gt_labels, labels, settings), pred_kind=kind, prob_scale=scale if kind == PROBABILITY else None)
     counts = out["counts"]
     if settings.soft and kind == PROBABILITY:
-        out.update(soft_labels=(1,), soft_sums=soft_sums(gt_labels, pred.array[np.newaxis], (1,), scale=scale,
+        out.update(soft_labels=(1,), soft_sums=soft_sums(gt_labels, array[np.newaxis], (1,), scale=scale,
                                                         ignore=settings.ignore_label))
-    if kind == LABELS and settings.pred_kind == "auto" and pred.array.dtype.kind in "ui":
+    if kind == LABELS and settings.pred_kind == "auto" and array.dtype.kind in "ui":
         out["quantised"] = _looks_quantised(counts)
     return out
 
@@ -213,31 +216,27 @@ def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
         warnings: list[str] = []
         if pair.pred is None:
             scored = dict(_count(gt_labels, np.zeros(gt_labels.shape, dtype=np.uint8), settings), pred_kind=MISSING)
-            axis = None
         else:
             path = pair.pred
             pred = read_volume(pair.pred)
             try:
-                axis = find_channel_axis(pred.array.shape, gt_labels.shape, hint=pred.channel_axis,
-                                         override=settings.channel_axis)
+                fit = align(pred.array.shape, gt_labels.shape, pred_axes=pred.axes, gt_axes=gt.axes,
+                            hint=pred.channel_axis, override=settings.channel_axis, axis_order=settings.axis_order)
             except GeometryError as exc:
-                if pred.array.ndim == gt_labels.ndim:
-                    check_shape(gt, pred.array.shape, pair.pred)  # names the differing axis
                 raise GeometryError(pair.pred, f"{exc.reason} (ground truth: {pair.gt})") from None
-            if axis is None:
-                _check_dimensions(pred)
-                check_shape(gt, pred.array.shape, pair.pred)
-            mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, _spatial(pred, axis))
+            array = fit.apply(pred.array, gt_labels.shape)
+            mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, _spatial(pred, fit, array))
             if mismatch and settings.geometry == "strict":
                 raise InputError(pair.pred, mismatch)
             if mismatch:
                 warnings.append(f"{pair.pred}: {mismatch}")
-            if axis is None:
-                scored = _score_single(gt_labels, pred, settings)
+            if fit.channel_axis is None:
+                scored = _score_single(gt_labels, array, settings)
             else:
-                scored = _score_channels(gt_labels, pred, axis, settings)
+                scored = _score_channels(gt_labels, array, settings)
+            scored.update(channel_axis=fit.channel_axis, axes_reversed=fit.reverse)
         return CaseResult(pair.case, pair.gt, pair.pred, warnings=tuple(warnings),
-                          voxel_volume_mm3=_voxel_volume(gt), channel_axis=axis, **scored)
+                          voxel_volume_mm3=_voxel_volume(gt), **scored)
     except InputError as exc:
         exc_path = exc.path or path
         return CaseError(pair.case, exc_path, f"{exc_path}: {exc.reason}")

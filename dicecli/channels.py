@@ -12,6 +12,10 @@ probability map per channel; channel i is label i. Rules (README, man page):
   to the lowest channel index.
 - multilabel: every channel is thresholded on its own (value / scale >= t_c),
   so classes may overlap; counts are per channel, (gt == c) vs channel c.
+- region channels (nnU-Net region-based models): channel i is the sigmoid of
+  region i, with no background channel; the label map is painted as nnU-Net
+  does, region by region in order, label regions_class_order[i] where
+  p_i >= t_i, later regions painting over earlier ones.
 - soft Dice sums (2·Σp·g / (Σp + Σg)) are collected from the same maps.
 
 Everything runs over spatial slabs of about ``CHUNK_VOXELS`` voxels, so no
@@ -22,67 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import GeometryError, ValueKindError
 from .interpret import exact_threshold
 from .score import CHUNK_VOXELS, CaseCounts
-
-
-def find_channel_axis(pred_shape, gt_shape, *, hint: int | None = None, override: int | None = None) -> int | None:
-    """The channel axis reconciling ``pred_shape`` with ``gt_shape``, or None when they have as many axes
-    (then ``override`` does not apply: a run may mix single maps and channel maps).
-
-    Shapes are compared as stored, never reoriented. Raises GeometryError (no
-    path) when no axis reconciles them, ValueKindError when several could and
-    neither ``hint`` nor ``override`` says which.
-    """
-    pred_shape, gt_shape = tuple(int(n) for n in pred_shape), tuple(int(n) for n in gt_shape)
-    ndim = len(pred_shape)
-
-    def without(axis):
-        return pred_shape[:axis] + pred_shape[axis + 1:]
-
-    if ndim == len(gt_shape):
-        return None  # a single map, whatever --channel-axis says (runs may mix both kinds)
-    if override is not None:
-        if ndim != len(gt_shape) + 1:
-            raise GeometryError(None, f"has shape {pred_shape}; with --channel-axis it needs exactly one axis "
-                                      f"more than the ground truth {gt_shape}")
-        if not -ndim <= override < ndim:
-            raise GeometryError(None, f"--channel-axis {override} is out of range for shape {pred_shape}")
-        axis = override % ndim
-        if without(axis) != gt_shape:
-            raise GeometryError(None, f"shape {pred_shape} without channel axis {axis} is {without(axis)}, "
-                                      f"not the ground truth's {gt_shape}{_reversed_hint(without(axis), gt_shape)}")
-        return axis
-    if ndim != len(gt_shape) + 1:
-        raise GeometryError(None, f"is {ndim}D with shape {pred_shape}, ground truth is {len(gt_shape)}D "
-                                  f"{gt_shape}: a prediction has the ground truth's shape, or that shape "
-                                  "plus one channel axis")
-    candidates = [axis for axis in range(ndim) if without(axis) == gt_shape]
-    if hint is not None and hint % ndim in candidates:
-        return hint % ndim
-    if len(candidates) == 1:
-        return candidates[0]
-    if len(candidates) > 1:
-        raise ValueKindError(None, f"shape {pred_shape}: axes {', '.join(map(str, candidates))} could each be "
-                                   "the channel axis; say which with --channel-axis")
-    hint_text = ""
-    if hint is not None and -ndim <= hint < ndim:
-        hint_text = _reversed_hint(without(hint % ndim), gt_shape)
-    raise GeometryError(None, f"shape {pred_shape} is not the ground truth's shape {gt_shape} plus one "
-                              f"channel axis{hint_text}")
-
-
-def _reversed_hint(spatial, gt_shape) -> str:
-    if tuple(spatial) == tuple(gt_shape)[::-1] and tuple(spatial) != tuple(gt_shape):
-        return ("; its other axes are the ground truth's in reverse order (z, y, x, as nnU-Net writes .npz "
-                "files read with SimpleITK): transpose them to the ground truth's order, dice never reorients")
-    return ""
-
-
-def channels_first(array: np.ndarray, axis: int) -> np.ndarray:
-    """A (channels, *spatial) view of ``array``."""
-    return np.moveaxis(array, axis, 0)
 
 
 def _slabs(shape: tuple[int, ...], n_channels: int = 1):
@@ -105,6 +50,22 @@ def argmax_labels(stack: np.ndarray) -> np.ndarray:
     out = np.empty(stack.shape[1:], dtype=label_dtype(stack.shape[0]))
     for index in _slabs(stack.shape[1:], stack.shape[0]):
         out[index] = np.argmax(stack[(slice(None),) + index], axis=0)
+    return out
+
+
+def paint_regions(stack: np.ndarray, paint_labels, *, thresholds, scale: float = 1.0) -> np.ndarray:
+    """Label map of region channels: voxel = paint_labels[i] of the last channel i with value / scale >= t_i.
+
+    stack: (regions, *spatial); paint_labels: nnU-Net's regions_class_order, one
+    label per channel; 0 where no channel is on. Slab by slab, no one-hot copy.
+    """
+    paint_labels = [int(v) for v in paint_labels]
+    out = np.zeros(stack.shape[1:], dtype=label_dtype(max(paint_labels, default=0) + 1))
+    cuts = [exact_threshold(t, stack.dtype, scale) for t in thresholds]
+    for index in _slabs(stack.shape[1:], stack.shape[0]):
+        slab = out[index]
+        for channel, (label, cut) in enumerate(zip(paint_labels, cuts)):
+            slab[stack[(channel,) + index] >= cut] = label
     return out
 
 

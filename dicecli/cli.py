@@ -139,6 +139,9 @@ def _one_math_thread() -> None:
 @click.option("--channel-axis", type=int, metavar="N",
               help="Axis of the channels in multi-channel predictions (default: guessed from the format "
                    "and the ground truth's shape).")
+@click.option("--axis-order", type=click.Choice(["auto", "stored"]), default="auto", show_default=True,
+              help="auto: line up formats that order axes oppositely (NIfTI x,y,z vs PNG/TIFF/nnU-Net .npz "
+                   "z,y,x); stored: compare arrays as stored.")
 @click.option("--multilabel", is_flag=True,
               help="Threshold each channel on its own (sigmoid outputs; classes may overlap) "
                    "instead of taking the argmax.")
@@ -175,7 +178,7 @@ def _one_math_thread() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
 def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label, label_names, pred_kind,
-          prob_scale, channel_axis, multilabel, metrics, soft, include_background, missing_as_empty,
+          prob_scale, channel_axis, axis_order, multilabel, metrics, soft, include_background, missing_as_empty,
           geometry, fmt, json_path, csv_path, junit_path, min_dice, gate_on, baseline_path, max_drop,
           per_case, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
@@ -186,15 +189,16 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
     """
     ci = dict(min_dice=min_dice, gate_on=gate_on, baseline_path=baseline_path, max_drop=max_drop,
               junit_path=junit_path)
-    names, name_regions = (), ()
+    names, name_regions, region_labels = (), (), ()
     if label_names is not None:
-        names, name_regions = label_names.names, label_names.regions
+        names, name_regions, region_labels = label_names.names, label_names.regions, label_names.region_order
         if ignore_label is None:
             ignore_label = label_names.ignore
     _run_command(debug, _score, gt, pred, threshold=threshold[0], thresholds=threshold[1], smooth=smooth,
                  empty_both=empty_both, labels=labels, regions=tuple(name_regions) + tuple(regions),
                  ignore_label=ignore_label, label_names=names, pred_kind=pred_kind, prob_scale=prob_scale,
-                 channel_axis=channel_axis, multilabel=multilabel, metrics=metrics, soft=soft,
+                 channel_axis=channel_axis, axis_order=axis_order, region_labels=region_labels,
+                 multilabel=multilabel, metrics=metrics, soft=soft,
                  include_background=include_background,
                  missing_as_empty=missing_as_empty, geometry=geometry, fmt=fmt,
                  json_path=json_path, csv_path=csv_path, per_case=per_case, jobs=jobs,

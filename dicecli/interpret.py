@@ -108,22 +108,21 @@ def to_labels(array: np.ndarray, *, threshold: float, allow_probability: bool) -
 
 
 def exact_threshold(threshold: float, dtype: np.dtype, scale: float = 1.0):
-    """The smallest value v of ``dtype`` with v / scale >= ``threshold`` (real arithmetic).
+    """The cut c with ``value >= c`` <=> foreground, for maps of ``dtype`` read as p = value / scale.
 
-    Comparing ``value >= exact_threshold(t, value.dtype, s)`` in the array's own
-    precision gives exactly the foreground of the real-number rule
-    ``value / s >= t``, with no float64 copy of the map (a plain float32 cast of
-    0.3 could round down). Integer dtypes get the integer ceiling.
+    Float maps compare in their own precision: c = dtype(threshold * scale), the
+    threshold rounded to the map's type, as ``p >= t`` does in numpy (a float32
+    map compares with float32(t)), SimpleITK's BinaryThreshold and MONAI. So a
+    float32 map holding float32(0.7) is foreground at --threshold 0.7.
+    Integer maps (quantised probabilities) use the exact integer ceiling of
+    threshold * scale: 128 for t = 0.5 on uint8 / 255.
     """
     dtype = np.dtype(dtype)
-    target = Fraction(threshold) * Fraction(scale)
     if dtype.kind in "uib":
-        whole = -((-target.numerator) // target.denominator)  # ceiling
-        return whole
-    value = dtype.type(float(target))
-    if Fraction(float(value)) < target:
-        value = np.nextafter(value, dtype.type(np.inf))
-    return value
+        target = Fraction(threshold) * Fraction(scale)
+        return -((-target.numerator) // target.denominator)  # ceiling
+    with np.errstate(over="ignore"):
+        return dtype.type(threshold * scale)
 
 
 def default_scale(dtype: np.dtype, prob_scale: float | None) -> float:
@@ -164,7 +163,7 @@ def check_probabilities(array: np.ndarray, scale: float) -> None:
 
 
 def threshold_map(array: np.ndarray, threshold: float, scale: float) -> np.ndarray:
-    """Foreground (uint8 1) where value / scale >= threshold, exactly."""
+    """Foreground (uint8 1) where value / scale >= threshold (see exact_threshold)."""
     if array.dtype == bool:
         array = array.view(np.uint8)
     return (array >= exact_threshold(threshold, array.dtype, scale)).view(np.uint8)

@@ -6,9 +6,11 @@ tuples that Settings keeps; every problem is a ValueError with a one-line reason
 - ``--label-names liver=1,spleen=2``, or a JSON file: ``{"liver": 1, "spleen": 2}``,
   nnU-Net v2 ``dataset.json`` (its ``labels`` section, ``{"name": value}``, where a
   list value is a region), or nnU-Net v1 (``{"0": "background", "1": "liver"}``).
-  In a file that defines regions (any list value), every entry but background is
-  a region, as nnU-Net evaluates it: ``"enhancing tumor": 3`` is the region {3}.
-  An ``"ignore"`` entry names the ignore label.
+  In a file that defines regions (a list of two or more labels, nnU-Net's rule),
+  every entry but background is a region, as nnU-Net evaluates it:
+  ``"enhancing tumor": 3`` is the region {3}. An ``"ignore"`` entry names the
+  ignore label. A dataset.json's ``regions_class_order`` (the label each region
+  channel paints) is kept: it says how to read region-based probability files.
 - ``--region NAME=1,2,3``: a union of labels scored like a class.
 - ``--threshold 0.5``, ``1=0.4,2=0.6`` or ``0.5,2=0.6`` (default plus overrides).
 """
@@ -29,6 +31,7 @@ class LabelNames:
     names: tuple[tuple[str, int], ...] = ()
     regions: tuple[tuple[str, tuple[int, ...]], ...] = ()
     ignore: int | None = None
+    region_order: tuple[int, ...] = ()
 
 
 def _label(text, where: str) -> int:
@@ -94,7 +97,9 @@ def parse_label_names(text: str) -> LabelNames:
 
 def names_from_json(data) -> LabelNames:
     """Names (and regions) from a decoded JSON document; see the module docstring."""
+    order = ()
     if isinstance(data, dict) and isinstance(data.get("labels"), dict):
+        order = data.get("regions_class_order") or ()
         data = data["labels"]
     if not isinstance(data, dict) or not data:
         raise ValueError('expected a JSON object of {"name": label} (or a dataset.json with a "labels" object)')
@@ -111,12 +116,14 @@ def names_from_json(data) -> LabelNames:
             entries.append((key, _label(value, where), False))
     ignore = None
     names, regions = [], []
-    region_based = any(is_list for _, _, is_list in entries)
+    region_based = any(is_list and len(value) > 1 for _, value, is_list in entries)
     for key, value, is_list in entries:
         if str(key).strip().lower() == "ignore" and not is_list:
             ignore = value
             continue
         name = _name(key, f"label {key!r}")
+        if is_list and len(value) == 1:
+            value, is_list = value[0], False  # [3] is label 3 (a region {3} in a region-based file)
         if is_list:
             regions.append((name, value))
         elif region_based and value != 0:
@@ -126,7 +133,18 @@ def names_from_json(data) -> LabelNames:
     _check_unique(names, regions)
     for name, labels in regions:
         _check_region(name, labels)
-    return LabelNames(names=tuple(names), regions=tuple(regions), ignore=ignore)
+    return LabelNames(names=tuple(names), regions=tuple(regions), ignore=ignore,
+                      region_order=_region_order(order, len(regions)) if region_based else ())
+
+
+def _region_order(order, n_regions: int) -> tuple[int, ...]:
+    """nnU-Net's ``regions_class_order``: one label per region, painted in region order."""
+    if not isinstance(order, list) or not order:
+        return ()
+    values = tuple(_label(v, "regions_class_order") for v in order)
+    if len(values) != n_regions:
+        raise ValueError(f"regions_class_order has {len(values)} entries for {n_regions} regions")
+    return values
 
 
 def load_label_names(path: str) -> LabelNames:

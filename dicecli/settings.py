@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UsageError
+from .alignment import AXIS_ORDERS
 from .geometry import GEOMETRY_MODES
 from .interpret import PRED_KINDS
 from .metrics import METRICS, parse_metrics
@@ -43,6 +44,13 @@ class Settings:
     label_names: ((name, label), ...) or {name: label}: names used as class keys.
     metrics: metrics to report besides Dice (from METRICS); "dice,iou" also accepted.
     soft: also report soft Dice for probability maps.
+    axis_order: "auto" reverses a prediction's axes when its format orders them
+        oppositely to the ground truth's (NIfTI x, y, z against row-major PNG, TIFF,
+        nnU-Net .npz); "stored" compares arrays as stored (dicecli.alignment).
+    region_labels: nnU-Net's regions_class_order, one label per region of
+        ``regions`` (the first len(region_labels) of them, from a dataset.json):
+        a prediction with exactly that many channels holds one sigmoid map per
+        region and is painted into a label map in that order (dicecli.channels).
     """
 
     threshold: float = 0.5
@@ -63,6 +71,8 @@ class Settings:
     label_names: tuple[tuple[str, int], ...] = ()
     metrics: tuple[str, ...] = ("dice",)
     soft: bool = False
+    axis_order: str = "auto"
+    region_labels: tuple[int, ...] = ()
 
     def __post_init__(self):
         def put(name, value):
@@ -79,11 +89,13 @@ class Settings:
         if isinstance(names, dict) and any(isinstance(v, list) for v in names.values()):
             parsed = names_from_json(names)  # a dataset.json-style mapping with regions
             names = parsed.names
-            put("regions", tuple(_pairs(self.regions)) + parsed.regions)
+            put("regions", parsed.regions + tuple(_pairs(self.regions)))
         put("label_names", tuple((str(n), int(v)) for n, v in _pairs(names)))
         put("regions", tuple(region(n, m) for n, m in _pairs(self.regions)))
+        put("region_labels", tuple(int(v) for v in self.region_labels))
         put("thresholds", tuple(sorted(
-            (resolve_label(str(k), self.label_names, "thresholds"), float(t)) for k, t in _pairs(self.thresholds))))
+            (resolve_label(str(k), self.label_names + self.painted_names, "thresholds"), float(t))
+            for k, t in _pairs(self.thresholds))))
         if self.labels is not None:
             put("labels", tuple(int(v) for v in self.labels))
         if isinstance(self.metrics, str):
@@ -106,6 +118,10 @@ class Settings:
             raise UsageError(f"smooth must be a finite number >= 0, got {self.smooth}")
         if self.empty_both not in EMPTY_BOTH_VALUES:
             raise UsageError(f"empty_both must be one of {', '.join(EMPTY_BOTH_VALUES)}")
+        if self.axis_order not in AXIS_ORDERS:
+            raise UsageError(f"axis_order must be one of {', '.join(AXIS_ORDERS)}")
+        if len(self.region_labels) > len(self.regions):
+            raise UsageError(f"region_labels has {len(self.region_labels)} entries for {len(self.regions)} regions")
         if self.geometry not in GEOMETRY_MODES:
             raise UsageError(f"geometry must be one of {', '.join(GEOMETRY_MODES)}")
         if self.labels is not None and any(v < 0 for v in self.labels):
@@ -127,8 +143,10 @@ class Settings:
                 raise UsageError("ignore_label must be >= 0")
             if self.labels is not None and ignore in self.labels:
                 raise UsageError(f"label {ignore} is the ignore label; it cannot also be scored")
-            if ignore == 0 and self.include_background:
-                raise UsageError("label 0 is the ignore label; --include-background would score it")
+            if ignore == 0:
+                raise UsageError("--ignore-label 0 would leave every background voxel out of the counts, so false "
+                                 "positives on background could not be counted and Dice would rise; ignore a label "
+                                 "that marks unannotated voxels (nnU-Net puts it above every class)")
             for name, members in self.regions:
                 if ignore in members:
                     raise UsageError(f"region {name!r} contains the ignore label {ignore}")
@@ -141,6 +159,15 @@ class Settings:
         duplicate = next((k for k in keys if keys.count(k) > 1), None)
         if duplicate is not None:
             raise UsageError(f"name {duplicate!r} is used twice (label names and regions share one namespace)")
+
+    @property
+    def painted_names(self) -> tuple[tuple[str, int], ...]:
+        """(region name, the label its channel paints) for region channels: thresholds may name regions."""
+        return tuple((name, label) for (name, _), label in zip(self.regions, self.region_labels))
+
+    def reads_region_channels(self, n_channels: int) -> bool:
+        """A prediction of ``n_channels`` holds one sigmoid map per region (nnU-Net region-based)."""
+        return bool(self.region_labels) and n_channels == len(self.region_labels)
 
     @property
     def region_members(self) -> list[tuple[int, ...]]:

@@ -20,7 +20,12 @@ class Volume:
     channel_axis: the axis the format keeps channels on, when the array may hold
         one map per channel (NIfTI: 3, .npy/.npz: 0, TIFF: its channel/sample
         axis), else None. A hint: whether it is a channel axis is decided
-        against the ground truth's shape (dicecli.channels).
+        against the ground truth's shape (dicecli.alignment).
+    axes: the order of the spatial axes as its library reads them: "xyz"
+        (NIfTI through nibabel: x, y, z), "zyx" (row-major: PNG and 2D TIFF
+        (y, x), multi-page TIFF (z, y, x), nnU-Net's .npz ``probabilities``
+        (c, z, y, x)), or None when the format does not say (plain .npy/.npz):
+        then it is compared as stored.
     """
 
     array: np.ndarray
@@ -28,3 +33,4 @@ class Volume:
     spacing_mm: tuple[float, ...] | None = None
     affine: np.ndarray | None = None
     channel_axis: int | None = None
+    axes: str | None = None

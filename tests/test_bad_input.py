@@ -56,7 +56,7 @@ BAD_PREDICTIONS = {
     "text named .png": ("bad.png", lambda p: p.write_text("hello, I am text"), ["not a png"]),
     "decompression bomb": ("bad.png", bomb_png, ["200000"]),
     "RGB PNG": ("bad.png", lambda p: Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(p), ["rgb"]),
-    "4D NIfTI": ("bad.nii.gz", lambda p: save_nifti(p, np.zeros((8, 8, 1, 3), np.uint8)), ["4d"]),
+    "4D NIfTI": ("bad.nii.gz", lambda p: save_nifti(p, np.zeros((8, 8, 2, 3), np.uint8)), ["(8, 8, 2, 3)", "does not match"]),
     "shape mismatch": ("bad.nii.gz", lambda p: save_nifti(p, np.zeros((8, 9), np.uint8)), ["axis 1", "9 vs 8"]),
     "spacing mismatch": ("bad.nii.gz", lambda p: save_nifti(p, GOOD, zooms=(1.0, 1.3)),
                          ["spacing", "axis 1", "by 0.3"]),

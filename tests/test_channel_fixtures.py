@@ -52,6 +52,8 @@ def test_files_are_what_the_script_generates(set_name):
         pred = _read(FIXTURES / set_name / "pred" / module.pred_file(case))
         if case["pred_format"] == "nifti4d":
             pred = np.moveaxis(pred, -1, 0)  # stored channels last
+        if case["pred_format"] == "npz":
+            pred = pred.transpose(0, 3, 2, 1)  # stored as nnU-Net does: (c, z, y, x)
         assert pred.dtype == case["pred"].dtype
         np.testing.assert_array_equal(pred, case["pred"])
     if set_name == "brats":

@@ -4,31 +4,36 @@ thresholds, soft-Dice sums and quantised maps; references are loops over the vox
 import numpy as np
 import pytest
 
-from dicecli.channels import argmax_labels, channels_first, find_channel_axis, multilabel_counts, soft_sums
+from dicecli.alignment import align
+from dicecli.channels import argmax_labels, multilabel_counts, soft_sums
 from dicecli.errors import GeometryError, ValueKindError
 from dicecli.interpret import (LABELS, PROBABILITY, exact_threshold, looks_quantised, prediction_labels,
                                threshold_map)
 from dicecli.score import count_labels
 
 
+def axis_of(pred_shape, gt_shape, **kw):
+    return align(pred_shape, gt_shape, **kw).channel_axis
+
+
 def test_channel_axis_found_hinted_and_overridden():
-    assert find_channel_axis((4, 5, 6, 3), (4, 5, 6)) == 3
-    assert find_channel_axis((3, 4, 5, 6), (4, 5, 6)) == 0
-    assert find_channel_axis((4, 5, 6), (4, 5, 6)) is None
-    assert find_channel_axis((4, 5, 6), (4, 5, 6), override=3) is None  # runs may mix single and channel maps
+    assert axis_of((4, 5, 6, 3), (4, 5, 6)) == 3
+    assert axis_of((3, 4, 5, 6), (4, 5, 6)) == 0
+    assert axis_of((4, 5, 6), (4, 5, 6)) is None
+    assert axis_of((4, 5, 6), (4, 5, 6), override=3) is None  # runs may mix single and channel maps
     # (3, 3, 3, 3) vs (3, 3, 3): every axis fits; the reader's hint decides, else an error
-    assert find_channel_axis((3, 3, 3, 3), (3, 3, 3), hint=3) == 3
+    assert axis_of((3, 3, 3, 3), (3, 3, 3), hint=3) == 3
     with pytest.raises(ValueKindError, match="--channel-axis"):
-        find_channel_axis((3, 3, 3, 3), (3, 3, 3))
-    assert find_channel_axis((3, 3, 3, 3), (3, 3, 3), hint=0, override=-1) == 3
+        axis_of((3, 3, 3, 3), (3, 3, 3))
+    assert axis_of((3, 3, 3, 3), (3, 3, 3), hint=0, override=-1) == 3
     with pytest.raises(GeometryError, match=r"\(4, 5, 7, 3\).*\(4, 5, 6\)"):
-        find_channel_axis((4, 5, 7, 3), (4, 5, 6), hint=3)
-    with pytest.raises(GeometryError, match="4D"):
-        find_channel_axis((8, 8, 1, 3), (8, 8))
+        axis_of((4, 5, 7, 3), (4, 5, 6), hint=3)
+    with pytest.raises(GeometryError, match="does not match"):
+        axis_of((8, 8, 2, 3), (8, 8))
     with pytest.raises(GeometryError, match="reverse order"):
-        find_channel_axis((3, 6, 5, 4), (4, 5, 6), hint=0)
+        axis_of((3, 6, 5, 4), (4, 5, 6), hint=0)
     with pytest.raises(GeometryError, match="without channel axis 0"):
-        find_channel_axis((4, 3, 5, 6), (4, 5, 6), override=0)
+        axis_of((4, 3, 5, 6), (4, 5, 6), override=0)
 
 
 def brute_argmax(stack):
@@ -45,7 +50,7 @@ def test_argmax_ties_go_to_the_lowest_channel():
     big = rng.integers(0, 4, size=(5, 30, 7, 9)).astype(np.float32) / 4  # many ties
     np.testing.assert_array_equal(argmax_labels(big), brute_argmax(big))
     last = np.moveaxis(big, 0, -1).copy()
-    np.testing.assert_array_equal(argmax_labels(channels_first(last, 3)), brute_argmax(big))
+    np.testing.assert_array_equal(argmax_labels(np.moveaxis(last, 3, 0)), brute_argmax(big))
 
 
 def brute_multilabel(gt, stack, thresholds, scale=1.0, ignore=None):

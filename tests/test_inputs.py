@@ -77,7 +77,8 @@ def test_softmax_nifti_channels_last_and_npz_channels_first(tmp_path):
     save_nifti(pred_dir / "a.nii.gz", np.moveaxis(prob, 0, -1))  # (x, y, z, c)
     gt_b, prob_b = case_arrays(2)
     save_nifti(gt_dir / "b.nii.gz", gt_b)
-    np.savez_compressed(pred_dir / "b.npz", probabilities=prob_b, other=np.zeros(3))  # nnU-Net layout
+    # nnU-Net layout: (c, z, y, x), the reverse of nibabel's (x, y, z)
+    np.savez_compressed(pred_dir / "b.npz", probabilities=prob_b.transpose(0, 3, 2, 1), other=np.zeros(3))
     run = evaluate(gt_dir, pred_dir, jobs=1, metrics="dice,iou,recall", soft=True)
     assert not run.errors and run.keys == ("1", "2", "3")
     assert [c.pred_kind for c in run.cases] == ["softmax", "softmax"]

@@ -8,6 +8,7 @@ for anything it cannot decode, never another exception type.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 
@@ -26,6 +27,9 @@ _FORMATS: tuple[tuple[str, str], ...] = (
 )
 
 SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in _FORMATS)
+
+#: Spatial axis order of each reader's arrays (see Volume.axes); numpy files say per file.
+_AXES = {"nifti": "xyz", "png": "zyx", "tiff": "zyx"}
 
 
 def split_suffix(filename: str) -> tuple[str, str] | None:
@@ -75,4 +79,7 @@ def read_volume(path: str) -> Volume:
     if module_name is None:
         raise ReadError(path, f"unsupported file type (expected one of {', '.join(SUFFIXES)})")
     reader = importlib.import_module(f".{module_name}", __name__)
-    return reader.read(path)
+    volume = reader.read(path)
+    if volume.axes is None and module_name in _AXES:
+        volume = dataclasses.replace(volume, axes=_AXES[module_name])
+    return volume

@@ -5,7 +5,10 @@ never executed) and made native byte order. A .npz holds one array, or names it:
 ``probabilities`` (what nnU-Net writes with ``--save_probabilities``), then
 ``softmax``; several other arrays are an error listing their names.
 A multi-channel array keeps channels first, as nnU-Net writes them
-(``channel_axis`` 0); no spacing, no affine.
+(``channel_axis`` 0); no spacing, no affine. An array named ``probabilities``
+is nnU-Net's: (c, z, y, x), or (c, 1, y, x) for 2D images (``axes`` "zyx", so it
+lines up with a NIfTI ground truth read as x, y, z); any other array has no
+known axis order and is compared as stored.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ._common import check_file, read_bytes
 
 #: Array names tried in a .npz holding several arrays, in order.
 NPZ_KEYS = ("probabilities", "softmax")
+NNUNET_KEY = "probabilities"  # nnU-Net's name; its arrays are (c, z, y, x)
 
 
 def read(path: str) -> Volume:
@@ -35,9 +39,9 @@ def read(path: str) -> Volume:
         raise ReadError(path, "not a .npy file (no NumPy header)")
     try:
         if npz:
-            array = _from_npz(path, data)
+            array, key = _from_npz(path, data)
         else:
-            array = np.load(io.BytesIO(data), allow_pickle=False)
+            array, key = np.load(io.BytesIO(data), allow_pickle=False), None
     except ReadError:
         raise
     except MemoryError:
@@ -56,10 +60,11 @@ def read(path: str) -> Volume:
         raise ReadError(path, f"holds {array.dtype} values: a mask holds one number per voxel")
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    return Volume(array=array, path=path, channel_axis=0)
+    return Volume(array=array, path=path, channel_axis=0, axes="zyx" if key == NNUNET_KEY else None)
 
 
-def _from_npz(path: str, data: bytes) -> np.ndarray:
+def _from_npz(path: str, data: bytes) -> tuple[np.ndarray, str]:
+    """(array, its name in the archive)."""
     try:
         archive = np.load(io.BytesIO(data), allow_pickle=False)
     except zipfile.BadZipFile:
@@ -70,9 +75,9 @@ def _from_npz(path: str, data: bytes) -> np.ndarray:
             raise ReadError(path, ".npz archive holds no array")
         for key in NPZ_KEYS:
             if key in names:
-                return archive[key]
+                return archive[key], key
         if len(names) == 1:
-            return archive[names[0]]
+            return archive[names[0]], names[0]
         shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
         raise ReadError(path, f".npz archive holds several arrays ({shown}) and none is named "
                               f"{' or '.join(NPZ_KEYS)}")
