@@ -47,6 +47,8 @@ def settings_record(run: Evaluation) -> dict:
         "pred_kind": s.pred_kind,
         "prob_scale": s.prob_scale,
         "channel_axis": s.channel_axis,
+        "axis_order": s.axis_order,
+        "region_labels": list(s.region_labels),
         "multilabel": s.multilabel,
         "ignore_label": s.ignore_label,
         "regions": {name: list(members) for name, members in s.regions},
@@ -92,6 +94,7 @@ def case_records(run: Evaluation) -> list[dict]:
             classes[key] = record
         out.append({"case": case.case, "gt": case.gt, "pred": case.pred,
                     "pred_kind": case.pred_kind, "prob_scale": case.prob_scale,
+                    "axes_reversed": case.axes_reversed,
                     "n_voxels": int(case.counts.n_voxels), "n_ignored": int(case.counts.n_ignored),
                     "voxel_volume_mm3": volume_mm3(case.voxel_volume_mm3), "classes": classes})
     return out

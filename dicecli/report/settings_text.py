@@ -14,8 +14,14 @@ EMPTY_RULE_TEXT = {
 }
 
 
+#: Prediction kinds whose foreground comes from a threshold.
+THRESHOLDED = ("probability", "multilabel", "regions")
+
+
 def _threshold_text(run: Evaluation) -> str:
     s = run.settings
+    if run.cases and not any(c.pred_kind in THRESHOLDED for c in run.cases):
+        return "no threshold (no prediction was thresholded)"
     text = f"threshold p >= {s.threshold:g}"
     if s.thresholds:
         text += " (" + ", ".join(f"{label}: {t:g}" for label, t in s.thresholds) + ")"
@@ -26,8 +32,9 @@ def _predictions_text(run: Evaluation) -> str:
     """What the predictions were read as, e.g. "predictions: 3 softmax maps (argmax over channels) (--pred-kind auto)"."""
     s = run.settings
     words = {"labels": "label map", "probability": "probability map", "softmax": "softmax map",
-             "multilabel": "multilabel map", "missing": "missing prediction"}
+             "multilabel": "multilabel map", "regions": "region map", "missing": "missing prediction"}
     notes = {"softmax": " (argmax over channels)", "multilabel": " (channels thresholded one by one)",
+             "regions": " (a sigmoid channel per region, painted in regions_class_order)",
              "missing": " (scored as empty)"}
     parts = []
     for kind, n in run.pred_kinds.items():
