@@ -4,6 +4,12 @@ Case name = file name minus its format suffix (``ct_01.nii.gz`` -> ``ct_01``), s
 formats may differ between the two folders. Hidden files (leading dot) are skipped;
 files of other types and sub-folders are listed as ignored, never silently used.
 Nothing is dropped silently: missing, extra and duplicate cases are all reported.
+
+A prediction folder may hold a label map and a probability file of one case side
+by side, as ``nnUNetv2_predict --save_probabilities`` leaves them (``case.nii.gz``
+and ``case.npz``): the label map (NIfTI, PNG, TIFF) is scored and the NumPy file
+listed as not scored, unless ``pred_suffix`` picks the suffix to score. Any other
+case with several files is a duplicate, an input error.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import PairingError, UsageError
-from .readers import SUFFIXES, case_name
+from .readers import SUFFIXES, case_name, split_suffix
+
+#: Suffixes of probability files that give way to a label map of the same case.
+PROBABILITY_SUFFIXES = (".npz", ".npy")
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,9 @@ class Pairing:
     duplicates: (case, [paths]) where one folder holds several files of one case;
         such cases are not scored.
     ignored: files skipped because their type is not supported.
+    set_aside: (case, chosen file, files not scored) where the prediction folder
+        holds several files of a case and one was chosen (label map over
+        probability file, or ``pred_suffix``).
     """
 
     pairs: tuple[Pair, ...]
@@ -41,6 +53,7 @@ class Pairing:
     extra: tuple[str, ...] = ()
     duplicates: tuple[tuple[str, tuple[str, ...]], ...] = ()
     ignored: tuple[str, ...] = field(default=())
+    set_aside: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 def _list_cases(folder: str) -> tuple[dict[str, list[str]], list[str]]:
@@ -67,13 +80,49 @@ def _list_cases(folder: str) -> tuple[dict[str, list[str]], list[str]]:
     return cases, ignored
 
 
-def pair_folders(gt_dir: str, pred_dir: str) -> Pairing:
+def _suffix(path: str) -> str:
+    return split_suffix(os.path.basename(path))[1].lower()
+
+
+def choose_predictions(pred_cases: dict[str, list[str]], pred_suffix: str | None = None):
+    """Settle cases with several prediction files; returns (cases, set_aside).
+
+    pred_suffix: keep only files with this suffix (case-insensitive, e.g. ".npz").
+    Otherwise, when exactly one file of a case is not a probability file
+    (.npz/.npy), it is chosen and the probability files are set aside; other
+    ties are left for the caller to report as duplicates.
+    """
+    if pred_suffix is not None and pred_suffix.lower() not in SUFFIXES:
+        raise UsageError(f"--pred-suffix {pred_suffix}: expected one of {', '.join(SUFFIXES)}")
+    chosen: dict[str, list[str]] = {}
+    set_aside = []
+    for case, files in pred_cases.items():
+        if pred_suffix is not None:
+            keep = [f for f in files if _suffix(f) == pred_suffix.lower()]
+        elif len(files) > 1:
+            keep = [f for f in files if _suffix(f) not in PROBABILITY_SUFFIXES]
+            keep = keep if len(keep) == 1 else files
+        else:
+            keep = files
+        if keep:
+            chosen[case] = keep
+        if len(keep) == 1 and len(files) > 1:
+            set_aside.append((case, keep[0], tuple(f for f in files if f not in keep)))
+    return chosen, set_aside
+
+
+def pair_folders(gt_dir: str, pred_dir: str, *, pred_suffix: str | None = None) -> Pairing:
     """Pair every case of ``gt_dir`` with the file of the same case in ``pred_dir``.
 
+    pred_suffix: score only prediction files with this suffix (see choose_predictions).
     Raises PairingError when a folder is missing or holds no supported file.
     """
     gt_cases, gt_ignored = _list_cases(gt_dir)
     pred_cases, pred_ignored = _list_cases(pred_dir)
+    listed = [f for files in pred_cases.values() for f in files]
+    pred_cases, set_aside = choose_predictions(pred_cases, pred_suffix)
+    used = {f for files in pred_cases.values() for f in files} | {f for _, _, fs in set_aside for f in fs}
+    pred_ignored += [f for f in listed if f not in used]  # other suffixes than --pred-suffix
     if not gt_cases:
         raise PairingError(gt_dir, f"no ground-truth masks found (supported: {', '.join(SUFFIXES)})")
     duplicates = [
@@ -98,17 +147,18 @@ def pair_folders(gt_dir: str, pred_dir: str) -> Pairing:
         extra=tuple(extra),
         duplicates=tuple(duplicates),
         ignored=tuple(gt_ignored + pred_ignored),
+        set_aside=tuple(sorted(set_aside)),
     )
 
 
-def pair_paths(gt: str, pred: str) -> Pairing:
+def pair_paths(gt: str, pred: str, *, pred_suffix: str | None = None) -> Pairing:
     """Pair two folders, or two files (one case named after the ground-truth file)."""
     for path in (gt, pred):
         if not os.path.lexists(path):
             raise PairingError(path, "no such file or directory")
     gt_is_dir, pred_is_dir = os.path.isdir(gt), os.path.isdir(pred)
     if gt_is_dir and pred_is_dir:
-        return pair_folders(gt, pred)
+        return pair_folders(gt, pred, pred_suffix=pred_suffix)
     if not gt_is_dir and not pred_is_dir:
         case = case_name(gt) or os.path.basename(gt)
         return Pairing(pairs=(Pair(case, gt, pred),))

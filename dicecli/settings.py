@@ -11,6 +11,7 @@ from .alignment import AXIS_ORDERS
 from .geometry import GEOMETRY_MODES
 from .interpret import PRED_KINDS
 from .metrics import METRICS, parse_metrics
+from .readers import SUFFIXES
 from .names import names_from_json, region, resolve_label
 from .score import EMPTY_BOTH_VALUES
 
@@ -51,6 +52,9 @@ class Settings:
         ``regions`` (the first len(region_labels) of them, from a dataset.json):
         a prediction with exactly that many channels holds one sigmoid map per
         region and is painted into a label map in that order (dicecli.channels).
+    pred_suffix: in a prediction folder holding several files of a case (nnU-Net's
+        case.nii.gz and case.npz), score the one with this suffix; None: the
+        label map (dicecli.pairing).
     """
 
     threshold: float = 0.5
@@ -73,6 +77,7 @@ class Settings:
     soft: bool = False
     axis_order: str = "auto"
     region_labels: tuple[int, ...] = ()
+    pred_suffix: str | None = None
 
     def __post_init__(self):
         def put(name, value):
@@ -93,6 +98,9 @@ class Settings:
         put("label_names", tuple((str(n), int(v)) for n, v in _pairs(names)))
         put("regions", tuple(region(n, m) for n, m in _pairs(self.regions)))
         put("region_labels", tuple(int(v) for v in self.region_labels))
+        if self.pred_suffix is not None:
+            suffix = str(self.pred_suffix).strip().lower()
+            put("pred_suffix", suffix if suffix.startswith(".") else "." + suffix)
         put("thresholds", tuple(sorted(
             (resolve_label(str(k), self.label_names + self.painted_names, "thresholds"), float(t))
             for k, t in _pairs(self.thresholds))))
@@ -122,6 +130,8 @@ class Settings:
             raise UsageError(f"axis_order must be one of {', '.join(AXIS_ORDERS)}")
         if len(self.region_labels) > len(self.regions):
             raise UsageError(f"region_labels has {len(self.region_labels)} entries for {len(self.regions)} regions")
+        if self.pred_suffix is not None and self.pred_suffix not in SUFFIXES:
+            raise UsageError(f"pred_suffix {self.pred_suffix}: expected one of {', '.join(SUFFIXES)}")
         if self.geometry not in GEOMETRY_MODES:
             raise UsageError(f"geometry must be one of {', '.join(GEOMETRY_MODES)}")
         if self.labels is not None and any(v < 0 for v in self.labels):

@@ -18,6 +18,11 @@ def preflight_lines(pairing: Pairing, settings) -> list[str]:
     if pairing.duplicates:
         lines.append(f"{len(pairing.duplicates)} case(s) with several files, not scored: "
                      f"{names(case for case, _ in pairing.duplicates)}")
+    if pairing.set_aside:
+        others = [f for _, _, files in pairing.set_aside for f in files]
+        lines.append(f"{len(pairing.set_aside)} case(s) with several prediction files: scored "
+                     f"{names(c for _, c, _ in pairing.set_aside)}; not scored: {names(others)} "
+                     "(label maps before probability files; --pred-suffix picks)")
     if pairing.ignored:
         lines.append(f"{len(pairing.ignored)} file(s) of other types ignored: {names(pairing.ignored)}")
     return lines

@@ -48,6 +48,7 @@ def settings_record(run: Evaluation) -> dict:
         "prob_scale": s.prob_scale,
         "channel_axis": s.channel_axis,
         "axis_order": s.axis_order,
+        "pred_suffix": s.pred_suffix,
         "region_labels": list(s.region_labels),
         "multilabel": s.multilabel,
         "ignore_label": s.ignore_label,
