@@ -53,6 +53,20 @@ def build_classes(labels, regions=(), names=()) -> tuple[ClassSpec, ...]:
     return tuple(out)
 
 
+def resolve_class(key: str, classes) -> str | None:
+    """The key of the class a command-line key means: the class key itself, or the label value of a
+    plain class (``1`` for a label named "liver"); None when no class matches."""
+    key = str(key).strip()
+    for spec in classes:
+        if spec.key == key:
+            return spec.key
+    if key.isdigit():
+        for spec in classes:
+            if not spec.region and spec.label == int(key):
+                return spec.key
+    return None
+
+
 def region_counts_from_joint(joint, members) -> tuple[int, int, int]:
     """(tp, fp, fn) of the region ``members`` from joint cells (gt values, pred values, n)."""
     g, p, n = joint

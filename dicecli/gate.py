@@ -3,7 +3,8 @@
 A gate is a bar per class (``--min-dice``) and the statistic that must clear it
 (``--gate-on``). Rules, documented in README and man page:
 
-- Classes are matched by key: ``str(label)`` (a label name once names exist).
+- Classes are matched by key (the label name or region name, else str(label)),
+  or by label value when the label has a name (``1=0.9`` gates "liver" = 1).
   A bare number is the bar of every class of the run; ``key=value`` overrides it.
 - A statistic passes when value >= bar (within ``TOLERANCE``, so a mean that is
   0.85 up to float rounding clears 0.85).
@@ -47,31 +48,14 @@ def _bar(text: str, where: str) -> float:
 def parse_min_dice(specs: Iterable[str]) -> tuple[float | None, tuple[tuple[str, float], ...]]:
     """Parse ``--min-dice`` values: "0.85", "liver=0.9,2=0.8", "0.8,2=0.9" (repeatable).
 
-    Returns (default bar or None, ((key, bar), ...) in the order given).
+    Returns (default bar or None, ((key, bar), ...) in the order given); keys are
+    resolved against the run's classes by check_gate (label value or name).
     Raises ValueError (with a one-line reason) on bad syntax, a bar outside
     [0, 1], two defaults or a class given twice.
     """
-    default: float | None = None
-    classes: dict[str, float] = {}
-    for spec in specs:
-        parts = [part.strip() for part in str(spec).split(",")]
-        if not any(parts):
-            raise ValueError(f"expected a Dice bar such as 0.85 or 1=0.9, got {spec!r}")
-        for part in parts:
-            if not part:
-                continue
-            if "=" in part:
-                key, _, value = (s.strip() for s in part.partition("="))
-                if not key:
-                    raise ValueError(f"{part!r}: missing class before '='")
-                if key in classes:
-                    raise ValueError(f"class {key} is given twice")
-                classes[key] = _bar(value, f"class {key}")
-            else:
-                if default is not None:
-                    raise ValueError(f"two default bars given ({default:g} and {part})")
-                default = _bar(part, "default bar")
-    return default, tuple(classes.items())
+    from .names import parse_keyed
+
+    return parse_keyed(specs, option="--min-dice", parse_value=_bar, example="a Dice bar such as 0.85 or 1=0.9")
 
 
 @dataclass(frozen=True)
@@ -205,17 +189,23 @@ def check_gate(run, spec: GateSpec) -> GateVerdict:
     Classes are checked in run order, then classes named in the gate but absent
     from the run (each fails with reason ABSENT).
     """
-    named = dict(spec.classes)
-    keys = list(run.keys)
+    from .classes import resolve_class
+
+    named, absent = {}, []
+    for key, bar in spec.classes:
+        found = resolve_class(key, run.classes)
+        if found is None:
+            absent.append((key, bar))
+        else:
+            named[found] = bar
     checks = []
-    for column, key in enumerate(keys):
+    for column, key in enumerate(run.keys):
         bar = named.get(key, spec.default)
         if bar is not None:
             checks.append(_check_class(key, column, run, spec, bar))
-    for key, bar in spec.classes:
-        if key not in keys:
-            checks.append(ClassCheck(key=key, statistic=spec.gate_on, bar=bar, value=None, passed=False,
-                                     reason=ABSENT))
+    for key, bar in absent:
+        checks.append(ClassCheck(key=key, statistic=spec.gate_on, bar=bar, value=None, passed=False,
+                                 reason=ABSENT))
     return GateVerdict(spec=spec, checks=tuple(checks), n_cases=len(run.cases), n_unscored=len(run.errors),
                        smooth=float(run.settings.smooth))
 

@@ -31,7 +31,7 @@ def test_parse_min_dice_forms():
 
 
 @pytest.mark.parametrize("spec, reason", [
-    ("1.5", "between 0 and 1"), ("abc", "expected a Dice bar"), ("0.5,0.6", "two default bars"),
+    ("1.5", "between 0 and 1"), ("abc", "expected a Dice bar"), ("0.5,0.6", "two defaults"),
     ("2=0.5,2=0.6", "given twice"), ("=0.5", "missing class"), ("2=", "expected a Dice bar"),
     ("nan", "between 0 and 1"), (",", "expected a Dice bar"),
 ])
