@@ -17,14 +17,16 @@ from .channels import argmax_labels, channel_thresholds, multilabel_counts, pain
 from .classes import region_counts
 from .errors import GeometryError, InputError, ValueKindError
 from .geometry import geometry_mismatch
-from .interpret import (LABELS, PROBABILITY, check_probabilities, default_scale, looks_quantised,
-                        prediction_labels, to_labels)
+from .interpret import (LABELS, PROBABILITY, check_probabilities, default_scale, looks_like_instances,
+                        looks_quantised, prediction_labels, to_labels)
 from .pairing import Pair
 from .readers import read_volume
 from .score import ByteLabelCounter, CaseCounts, count_labels
 from .settings import Settings
 
 SOFTMAX, MULTILABEL, REGIONS, MISSING = "softmax", "multilabel", "regions", "missing"
+#: Prediction kinds whose foreground comes from a threshold.
+THRESHOLDED = (PROBABILITY, MULTILABEL, REGIONS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +46,8 @@ class CaseResult:
     voxel_volume_mm3: product of the ground truth's spacing, None when unknown.
     quantised: an integer map read as labels under "auto" that looks like a
         quantised probability map (the run warns once).
+    instances: both masks look like instance masks (many ids that rarely match;
+        the run warns once: per-id Dice means nothing for them).
     """
 
     case: str
@@ -58,6 +62,7 @@ class CaseResult:
     soft_sums: np.ndarray | None = None
     voxel_volume_mm3: float | None = None
     quantised: bool = False
+    instances: bool = False
     channel_axis: int | None = None
     axes_reversed: bool = False
 
@@ -132,6 +137,10 @@ def _looks_quantised(counts: CaseCounts) -> bool:
     return looks_quantised(counts.labels, counts.tp + counts.fn, counts.tp + counts.fp)
 
 
+def _looks_like_instances(counts: CaseCounts) -> bool:
+    return looks_like_instances(counts.labels, counts.tp, counts.fp, counts.fn)
+
+
 def _score_channels(gt_labels, stack: np.ndarray, settings: Settings) -> dict:
     """Score a (channels, *spatial) prediction: region channels, multilabel or argmax."""
     scale = _channel_scale(stack, settings)
@@ -162,6 +171,8 @@ def _score_single(gt_labels, array: np.ndarray, settings: Settings) -> dict:
                                                         ignore=settings.ignore_label))
     if kind == LABELS and settings.pred_kind == "auto" and array.dtype.kind in "ui":
         out["quantised"] = _looks_quantised(counts)
+    if kind == LABELS:
+        out["instances"] = _looks_like_instances(counts)
     return out
 
 
@@ -199,6 +210,7 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
     counts = counter.result()  # 1-byte labels always keep the joint cells the regions come from
     return CaseResult(pair.case, pair.gt, pair.pred, pred_kind=LABELS, voxel_volume_mm3=_voxel_volume(gt.volume),
                       quantised=settings.pred_kind == "auto" and _looks_quantised(counts),
+                      instances=_looks_like_instances(counts),
                       **_with_regions(counts, settings))
 
 

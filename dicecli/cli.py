@@ -282,6 +282,9 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     if not quiet:
         for line in preflight_lines(pairing, settings):
             click.echo(f"dice: {line}", err=True)
+        if per_case and fmt != "table":
+            _say("warning", f"--per-case has no effect with --format {fmt} (it adds rows to the table; "
+                            "JSON and CSV always hold every case)")
     from .allocator import keep_freed_memory
 
     keep_freed_memory()  # this process is dice's own: reuse voxel buffers across cases (-j 1)

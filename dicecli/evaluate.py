@@ -21,7 +21,7 @@ import numpy as np
 
 from .allocator import keep_freed_memory
 from .aggregate import MetricSummary, Summary, summarize, summarize_metric
-from .case import CaseError, CaseResult, score_pair
+from .case import THRESHOLDED, CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
 from .errors import UsageError
 from .metrics import metric, soft_dice
@@ -181,6 +181,18 @@ def label_warnings(results: list[CaseResult], classes, settings: Settings) -> li
     only_predicted = in_pred - in_gt - skip
     if only_predicted and results:
         out.append(f"label value(s) {_listed(only_predicted)} appear in predictions but in no ground truth")
+    if settings.labels is not None and results:
+        nowhere = set(settings.labels) - in_gt - in_pred - {0}
+        if nowhere:
+            out.append(f"label value(s) {_listed(nowhere)} given in --labels appear in no ground truth or "
+                       "prediction of the run (scored by the empty-mask rules)")
+    out += threshold_warnings(results, settings)
+    instances = [r for r in results if r.instances]
+    if instances:
+        out.append(
+            f"{len(instances)} case(s) look like instance masks (e.g. {instances[0].pred}: many ids on both sides, "
+            "most of which match no id of the other file); instance ids are arbitrary per file, so Dice per id "
+            "value means nothing for them: compare them as objects, or relabel them to classes first")
     quantised = [r for r in results if r.quantised]
     if quantised:
         out.append(
@@ -189,6 +201,30 @@ def label_warnings(results: list[CaseResult], classes, settings: Settings) -> li
             "score them as probabilities with --pred-kind prob (p = value / dtype maximum, or --prob-scale S), "
             "or say --pred-kind labels to keep label maps and silence this")
     return out
+
+
+def threshold_warnings(results: list[CaseResult], settings: Settings) -> list[str]:
+    """Warn when --threshold settings had no effect: no prediction was thresholded, or a per-class
+    threshold names a class no thresholded prediction has (a single probability map is class 1)."""
+    if not results or (settings.threshold == 0.5 and not settings.thresholds):
+        return []
+    used: set[int] = set()
+    for r in results:
+        if r.pred_kind == "probability":
+            used.add(1)
+        elif r.pred_kind == "multilabel":
+            used.update(int(v) for v in r.counts.labels)
+        elif r.pred_kind == "regions":
+            used.update(settings.region_labels)
+    if not used:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(Counter(r.pred_kind for r in results).items()))
+        return [f"--threshold has no effect: no prediction was thresholded ({kinds}; label maps are used as "
+                "they are, softmax maps by argmax)"]
+    unused = sorted(label for label, _ in settings.thresholds if label not in used)
+    if unused:
+        return [f"--threshold for class(es) {_listed(unused)} has no effect: no thresholded prediction has that "
+                "class (a single-channel probability map is class 1, and uses class 1's threshold)"]
+    return []
 
 
 def _class_counts(result: CaseResult, classes, regions) -> np.ndarray:

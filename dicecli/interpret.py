@@ -212,9 +212,28 @@ def looks_quantised(labels: np.ndarray, gt_size: np.ndarray, pred_size: np.ndarr
     """From one case's counts: an integer prediction with many values its ground truth never has.
 
     True when at least QUANTISED_MIN_VALUES distinct non-zero values occur in the
-    prediction but not in the ground truth (a uint8 probability map has up to
-    254 of them; a label map rarely predicts that many classes the gt lacks).
+    prediction but not in the ground truth, and the ground truth itself has fewer
+    than QUANTISED_MIN_VALUES labels (a uint8 probability map has up to 254 values
+    against a mask of a few classes; an instance mask's ground truth has many ids
+    too, see looks_like_instances).
     """
     labels, gt_size, pred_size = (np.asarray(a) for a in (labels, gt_size, pred_size))
     extra = (labels != 0) & (pred_size > 0) & (gt_size == 0)
-    return int(np.count_nonzero(extra)) >= QUANTISED_MIN_VALUES
+    gt_labels = int(np.count_nonzero((labels != 0) & (gt_size > 0)))
+    return int(np.count_nonzero(extra)) >= QUANTISED_MIN_VALUES and gt_labels < QUANTISED_MIN_VALUES
+
+
+def looks_like_instances(labels: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> bool:
+    """From one case's counts: instance masks, whose ids are arbitrary per file.
+
+    True when both masks hold at least QUANTISED_MIN_VALUES non-zero ids and most
+    of them match nothing: fewer than half of the ids present carry any true
+    positive (a semantic map with many classes mostly overlaps class by class).
+    """
+    labels, tp, fp, fn = (np.asarray(a) for a in (labels, tp, fp, fn))
+    fg = labels != 0
+    in_gt = int(np.count_nonzero(fg & ((tp + fn) > 0)))
+    in_pred = int(np.count_nonzero(fg & ((tp + fp) > 0)))
+    present = int(np.count_nonzero(fg & ((tp + fp + fn) > 0)))
+    matched = int(np.count_nonzero(fg & (tp > 0)))
+    return min(in_gt, in_pred) >= QUANTISED_MIN_VALUES and matched * 2 < present

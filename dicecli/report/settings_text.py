@@ -14,12 +14,10 @@ EMPTY_RULE_TEXT = {
 }
 
 
-#: Prediction kinds whose foreground comes from a threshold.
-THRESHOLDED = ("probability", "multilabel", "regions")
-
-
 def _threshold_text(run: Evaluation) -> str:
     s = run.settings
+    from ..case import THRESHOLDED
+
     if run.cases and not any(c.pred_kind in THRESHOLDED for c in run.cases):
         return "no threshold (no prediction was thresholded)"
     text = f"threshold p >= {s.threshold:g}"
