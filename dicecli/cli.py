@@ -186,8 +186,11 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
           per_case, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
 
-    Cases are paired by file name minus its suffix (.nii.gz, .nii, .png, .tif, .tiff, .npy, .npz).
-    Predictions may be label maps, probability maps or multi-channel (softmax) maps.
+    Cases are paired by file name minus its suffix (.nii.gz, .nii, .png, .tif, .tiff, .npy, .npz);
+    in an nnU-Net prediction folder the label map is scored before the .npz (--pred-suffix).
+    Predictions may be label maps, probability maps (foreground where p >= T, compared in the
+    map's own precision) or multi-channel (softmax, sigmoid, nnU-Net region) maps. Formats that
+    order axes oppositely (NIfTI x,y,z; PNG, TIFF, nnU-Net .npz z,y,x) are lined up.
     Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
     """
     ci = dict(min_dice=min_dice, gate_on=gate_on, baseline_path=baseline_path, max_drop=max_drop,
