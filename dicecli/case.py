@@ -114,7 +114,7 @@ def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
     check_probabilities(stack, float(np.iinfo(stack.dtype).max))  # integers: only negative values are wrong
     if stack.size == 0 or int(stack.max()) <= 1:
         return 1.0  # 0/1 masks, one per channel
-    if settings.multilabel or settings.soft:
+    if settings.multilabel or settings.soft or settings.reads_region_channels(stack.shape[0]):
         raise ValueKindError(None, f"integer channel values up to {int(stack.max())}: give --prob-scale "
                                    f"(e.g. {np.iinfo(stack.dtype).max} if they are probabilities x "
                                    f"{np.iinfo(stack.dtype).max}) so thresholds and soft Dice see p = value / scale")

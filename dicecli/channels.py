@@ -45,6 +45,23 @@ def label_dtype(n_channels: int) -> np.dtype:
     return np.dtype(np.uint8 if n_channels <= 256 else np.uint16 if n_channels <= 65536 else np.uint32)
 
 
+def _in_memory_order(function):
+    """Run ``function(stack, ...)`` on a stack whose channels are Fortran-ordered (a NIfTI ground
+    truth's order laid over a row-major file) with the spatial axes reversed, so slabs are
+    contiguous, and return its label map reversed back: a Fortran-ordered view, which counts
+    against a NIfTI ground truth without a copy."""
+    def run(stack: np.ndarray, *args, **kwargs) -> np.ndarray:
+        spatial = stack.ndim - 1
+        if spatial > 1 and not stack[0].flags.c_contiguous and stack[0].flags.f_contiguous:
+            flip = (0,) + tuple(range(stack.ndim - 1, 0, -1))
+            return function(stack.transpose(flip), *args, **kwargs).T
+        return function(stack, *args, **kwargs)
+
+    run.__doc__, run.__name__ = function.__doc__, function.__name__
+    return run
+
+
+@_in_memory_order
 def argmax_labels(stack: np.ndarray) -> np.ndarray:
     """Label map = index of the largest channel of a (channels, *spatial) stack; ties -> lowest index."""
     out = np.empty(stack.shape[1:], dtype=label_dtype(stack.shape[0]))
@@ -53,6 +70,7 @@ def argmax_labels(stack: np.ndarray) -> np.ndarray:
     return out
 
 
+@_in_memory_order
 def paint_regions(stack: np.ndarray, paint_labels, *, thresholds, scale: float = 1.0) -> np.ndarray:
     """Label map of region channels: voxel = paint_labels[i] of the last channel i with value / scale >= t_i.
 
