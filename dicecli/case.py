@@ -214,6 +214,40 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
                       **_with_regions(counts, settings))
 
 
+def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
+    """Check and count one case from decoded Volumes (``pred`` None: a missing prediction, empty).
+
+    Raises InputError (ValueKindError, GeometryError, ...) naming the Volume's path.
+    """
+    _check_dimensions(gt)
+    gt_labels, _ = to_labels(gt.array, threshold=settings.threshold, allow_probability=False)
+    warnings: list[str] = []
+    if pred is None:
+        scored = dict(_count(gt_labels, np.zeros(gt_labels.shape, dtype=np.uint8), settings), pred_kind=MISSING)
+    else:
+        try:
+            fit = align(pred.array.shape, gt_labels.shape, pred_axes=pred.axes, gt_axes=gt.axes,
+                        hint=pred.channel_axis, override=settings.channel_axis, axis_order=settings.axis_order)
+        except GeometryError as exc:
+            raise GeometryError(pred.path, f"{exc.reason} (ground truth: {gt.path})") from None
+        array = fit.apply(pred.array, gt_labels.shape)
+        mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, _spatial(pred, fit, array))
+        if mismatch and settings.geometry == "strict":
+            raise InputError(pred.path, mismatch)
+        if mismatch:
+            warnings.append(f"{pred.path}: {mismatch}")
+        try:
+            if fit.channel_axis is None:
+                scored = _score_single(gt_labels, array, settings)
+            else:
+                scored = _score_channels(gt_labels, array, settings)
+        except InputError as exc:
+            raise type(exc)(exc.path or pred.path, exc.reason) from None
+        scored.update(channel_axis=fit.channel_axis, axes_reversed=fit.reverse)
+    return CaseResult(case, gt.path, None if pred is None else pred.path, warnings=tuple(warnings),
+                      voxel_volume_mm3=_voxel_volume(gt), **scored)
+
+
 def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
     """Read, check and count one case; any input problem becomes a CaseError."""
     path = pair.gt
@@ -223,32 +257,12 @@ def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
             if streamed is not None:
                 return streamed
         gt = read_volume(pair.gt)
-        _check_dimensions(gt)
-        gt_labels, _ = to_labels(gt.array, threshold=settings.threshold, allow_probability=False)
-        warnings: list[str] = []
-        if pair.pred is None:
-            scored = dict(_count(gt_labels, np.zeros(gt_labels.shape, dtype=np.uint8), settings), pred_kind=MISSING)
-        else:
+        pred = None
+        if pair.pred is not None:
             path = pair.pred
             pred = read_volume(pair.pred)
-            try:
-                fit = align(pred.array.shape, gt_labels.shape, pred_axes=pred.axes, gt_axes=gt.axes,
-                            hint=pred.channel_axis, override=settings.channel_axis, axis_order=settings.axis_order)
-            except GeometryError as exc:
-                raise GeometryError(pair.pred, f"{exc.reason} (ground truth: {pair.gt})") from None
-            array = fit.apply(pred.array, gt_labels.shape)
-            mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, _spatial(pred, fit, array))
-            if mismatch and settings.geometry == "strict":
-                raise InputError(pair.pred, mismatch)
-            if mismatch:
-                warnings.append(f"{pair.pred}: {mismatch}")
-            if fit.channel_axis is None:
-                scored = _score_single(gt_labels, array, settings)
-            else:
-                scored = _score_channels(gt_labels, array, settings)
-            scored.update(channel_axis=fit.channel_axis, axes_reversed=fit.reverse)
-        return CaseResult(pair.case, pair.gt, pair.pred, warnings=tuple(warnings),
-                          voxel_volume_mm3=_voxel_volume(gt), **scored)
+            path = pair.gt
+        return score_volumes(pair.case, gt, pred, settings)
     except InputError as exc:
         exc_path = exc.path or path
         return CaseError(pair.case, exc_path, f"{exc_path}: {exc.reason}")

@@ -263,6 +263,13 @@ def evaluate_pairing(
     results: list[CaseResult] = []
     for outcome in _score_all(todo, settings, progress):
         (errors if isinstance(outcome, CaseError) else results).append(outcome)
+    return evaluate_results(results, errors, settings, pairing)
+
+
+def evaluate_results(results: list[CaseResult], errors: list[CaseError], settings: Settings,
+                     pairing: Pairing) -> Evaluation:
+    """The Evaluation of scored cases: classes, per-class tables, metrics and summaries."""
+    errors = list(errors)
     labels = run_labels(results, settings)
     try:
         classes = build_classes(labels, settings.regions, settings.label_names)

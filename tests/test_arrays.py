@@ -1,0 +1,95 @@
+"""score_arrays, the API for arrays: its doctests, hand-computed cases, and the fixtures' expected
+values (computed without dicecli, fixtures/expected/*.json) from arrays read with Pillow,
+tifffile and nibabel rather than dice's readers."""
+
+import doctest
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+import dicecli
+import dicecli.arrays
+from dicecli import score_arrays
+from dicecli.errors import GeometryError, UsageError, ValueKindError
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def test_doctests_run():
+    failed, attempted = doctest.testmod(dicecli.arrays, raise_on_error=False)
+    assert attempted >= 5 and failed == 0
+
+
+def test_hand_computed_scores_and_empty_rules():
+    gt = np.array([[1, 1, 0, 0], [2, 2, 0, 3]])
+    pred = np.array([[1, 0, 0, 0], [2, 2, 2, 0]])
+    s = score_arrays(gt, pred, labels=[1, 2, 3, 4], metrics="iou")
+    assert (s[1].tp, s[1].fp, s[1].fn, s[1].dice) == (1, 0, 1, pytest.approx(2 / 3))
+    assert (s[2].tp, s[2].fp, s[2].fn, s[2].dice) == (2, 1, 0, pytest.approx(0.8))
+    assert (s[3].status, s[3].dice) == ("pred_empty", 0.0)
+    assert (s[4].status, s[4].dice) == ("both_empty", None)
+    assert s[2].metrics["iou"] == pytest.approx(2 / 3)
+    assert score_arrays(gt, pred, labels=[4], empty_both="one")[4].dice == 1.0
+    assert score_arrays(gt, pred, labels=[1], smooth=1)[1].dice == pytest.approx((2 + 1) / (3 + 1))
+
+
+def test_probabilities_channels_regions_spacing_and_names():
+    gt = np.array([[0, 1, 1], [2, 2, 0]], np.uint8)
+    prob = np.array([[0.1, 0.5, 0.49], [0.7, 0.2, 0.9]], np.float32)
+    s = score_arrays(gt, prob, threshold=0.5)  # p >= 0.5 -> {(0,1), (1,0), (1,2)}; class 1 only
+    assert (s[1].tp, s[1].fp, s[1].fn) == (1, 2, 1)
+    softmax = np.stack([(gt == c) * 0.8 + 0.05 for c in range(3)]).astype(np.float32)  # (c, H, W)
+    assert {k: v.dice for k, v in score_arrays(gt, softmax).items()} == {1: 1.0, 2: 1.0}
+    regions = score_arrays(gt, gt, regions={"fg": [1, 2]}, label_names={"a": 1})
+    assert list(regions) == ["fg"] and regions["fg"].dice == 1.0
+    vol = score_arrays(gt, gt, spacing=(0.5, 2.0))
+    assert vol[1].gt_volume_mm3 == 2.0 and vol[2].pred_volume_mm3 == 2.0
+
+
+def test_bad_arrays_and_options_raise_typed_errors():
+    with pytest.raises(GeometryError):
+        score_arrays(np.zeros((3, 4)), np.zeros((4, 3)))
+    with pytest.raises(ValueKindError, match="negative"):
+        score_arrays(np.zeros((3, 3), int), -np.ones((3, 3), int))
+    with pytest.raises(UsageError):
+        score_arrays(np.zeros((3, 3)), np.zeros((3, 3)), empty_both="maybe")
+    with pytest.raises(UsageError, match="spacing"):
+        score_arrays(np.zeros((3, 3)), np.zeros((3, 3)), spacing=(1.0,))
+
+
+def _read(path: Path) -> np.ndarray:
+    name = path.name.lower()
+    if name.endswith((".nii.gz", ".nii")):
+        return np.asanyarray(nib.load(path).dataobj)
+    if name.endswith((".tif", ".tiff")):
+        return tifffile.imread(path)
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+@pytest.mark.parametrize("set_name", ["png2d", "nifti3d", "tiff3d", "prob"])
+def test_fixture_values_from_arrays(set_name):
+    expected = json.loads((FIXTURES / "expected" / f"{set_name}.json").read_text())
+    for case, classes in expected["cases"].items():
+        gt_path = next((FIXTURES / set_name / "gt").glob(f"{case}.*"))
+        pred_path = next((FIXTURES / set_name / "pred").glob(f"{case}.*"))
+        got = score_arrays(_read(gt_path), _read(pred_path), labels=expected["labels"])
+        for key, want in classes.items():
+            score = got[int(key)]
+            assert (score.tp, score.fp, score.fn, score.status) == (want["tp"], want["fp"], want["fn"], want["status"])
+            assert score.dice == want["dice"]
+
+
+def test_public_api_is_lazy():
+    import subprocess
+    import sys
+
+    code = "import sys, dicecli; assert 'numpy' not in sys.modules; dicecli.score_arrays; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+    assert "score_arrays" in dir(dicecli)
