@@ -56,6 +56,20 @@ class Alignment:
             array = array.transpose(tuple(range(n)) + tuple(range(array.ndim - 1, n - 1, -1)))
         return array.reshape(lead + gt_shape)
 
+    def spatial_affine(self, affine, ndim: int, gt_ndim: int):
+        """The prediction's affine with its index columns in the ground truth's axis order, or None
+        when it cannot be carried over (channels before the spatial axes, size-1 axes added or dropped)."""
+        if affine is None:
+            return None
+        n = ndim - (self.channel_axis is not None)
+        if n != gt_ndim or n > 3 or (self.channel_axis is not None and self.channel_axis < n):
+            return None
+        if not self.reverse:
+            return affine
+        out = np.array(affine, dtype=np.float64, copy=True)
+        out[:, :n] = out[:, :n][:, ::-1]
+        return out
+
     def spatial_spacing(self, spacing, ndim: int):
         """The prediction's spacing per ground-truth axis, or None when it cannot be carried over."""
         if spacing is None or len(spacing) != ndim:

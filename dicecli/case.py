@@ -95,7 +95,8 @@ def _voxel_volume(volume) -> float | None:
 
 def _spatial(pred, fit: Alignment, array: np.ndarray):
     """The prediction as a Volume on the ground truth's grid (for the geometry checks)."""
-    return replace(pred, array=array, spacing_mm=fit.spatial_spacing(pred.spacing_mm, pred.array.ndim))
+    return replace(pred, array=array, spacing_mm=fit.spatial_spacing(pred.spacing_mm, pred.array.ndim),
+                   affine=fit.spatial_affine(pred.affine, pred.array.ndim, array.ndim - (fit.channel_axis is not None)))
 
 
 def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:

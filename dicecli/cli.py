@@ -139,6 +139,13 @@ def _one_math_thread() -> None:
 @click.option("--channel-axis", type=int, metavar="N",
               help="Axis of the channels in multi-channel predictions (default: guessed from the format "
                    "and the ground truth's shape).")
+@click.option("--recursive", "-r", is_flag=True,
+              help="Also pair files in sub-folders, by relative path (case names keep the folder: site_a/p01).")
+@click.option("--gt-pattern", metavar="PATTERN",
+              help="Ground-truth file names, with {case} the pairing key and * ? wildcards "
+                   "(e.g. '{case}_seg.nii.gz').")
+@click.option("--pred-pattern", metavar="PATTERN",
+              help="Prediction file names, e.g. '{case}_pred.nii.gz' or '{case}_cp_masks.png'.")
 @click.option("--axis-order", type=click.Choice(["auto", "stored"]), default="auto", show_default=True,
               help="auto: line up formats that order axes oppositely (NIfTI x,y,z vs PNG/TIFF/nnU-Net .npz "
                    "z,y,x); stored: compare arrays as stored.")
@@ -181,7 +188,7 @@ def _one_math_thread() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
 def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label, label_names, pred_kind,
-          prob_scale, channel_axis, axis_order, pred_suffix, multilabel, metrics, soft, include_background, missing_as_empty,
+          prob_scale, channel_axis, recursive, gt_pattern, pred_pattern, axis_order, pred_suffix, multilabel, metrics, soft, include_background, missing_as_empty,
           geometry, fmt, json_path, csv_path, junit_path, min_dice, gate_on, baseline_path, max_drop,
           per_case, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
@@ -204,7 +211,7 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
                  empty_both=empty_both, labels=labels, regions=tuple(name_regions) + tuple(regions),
                  ignore_label=ignore_label, label_names=names, pred_kind=pred_kind, prob_scale=prob_scale,
                  channel_axis=channel_axis, axis_order=axis_order, region_labels=region_labels,
-                 pred_suffix=pred_suffix,
+                 pred_suffix=pred_suffix, recursive=recursive, gt_pattern=gt_pattern, pred_pattern=pred_pattern,
                  multilabel=multilabel, metrics=metrics, soft=soft,
                  include_background=include_background,
                  missing_as_empty=missing_as_empty, geometry=geometry, fmt=fmt,
@@ -270,7 +277,7 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     spec = _gate_spec(ci["min_dice"], ci["gate_on"])
     if ci["max_drop"] is not None and not ci["baseline_path"]:
         raise UsageError("--max-drop needs --baseline")
-    pairing = pair_paths(gt, pred, pred_suffix=settings.pred_suffix)
+    pairing = pair_paths(gt, pred, **settings.layout)
     inputs = [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred]
     inputs += [ci["baseline_path"]] if ci["baseline_path"] else []
     outputs = [p for p in (json_path, csv_path, ci["junit_path"]) if p]

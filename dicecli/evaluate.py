@@ -344,4 +344,4 @@ def evaluate(gt: str, pred: str, settings: Settings | None = None, **options) ->
     returned in ``Evaluation.errors``.
     """
     settings = replace(settings or Settings(), **options)
-    return evaluate_pairing(pair_paths(str(gt), str(pred), pred_suffix=settings.pred_suffix), settings)
+    return evaluate_pairing(pair_paths(str(gt), str(pred), **settings.layout), settings)

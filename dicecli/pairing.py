@@ -15,10 +15,11 @@ case with several files is a duplicate, an input error.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from .errors import PairingError, UsageError
-from .readers import SUFFIXES, case_name, split_suffix
+from .readers import SIDECARS, SUFFIXES, case_name, split_suffix
 
 #: Suffixes of probability files that give way to a label map of the same case.
 PROBABILITY_SUFFIXES = (".npz", ".npy")
@@ -46,6 +47,7 @@ class Pairing:
     set_aside: (case, chosen file, files not scored) where the prediction folder
         holds several files of a case and one was chosen (label map over
         probability file, or ``pred_suffix``).
+    notes: warnings about the layout (case names differing only in letter case).
     """
 
     pairs: tuple[Pair, ...]
@@ -54,10 +56,26 @@ class Pairing:
     duplicates: tuple[tuple[str, tuple[str, ...]], ...] = ()
     ignored: tuple[str, ...] = field(default=())
     set_aside: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    notes: tuple[str, ...] = ()
 
 
-def _list_cases(folder: str) -> tuple[dict[str, list[str]], list[str]]:
-    """Map case name -> files in ``folder`` (sorted), plus the ignored files."""
+def compile_pattern(pattern: str) -> re.Pattern:
+    """``'{case}_seg.nii.gz'`` -> a regex matching a file name and capturing the case name.
+
+    ``{case}`` is the pairing key (one or more characters); ``*`` and ``?`` are glob
+    wildcards within a name; everything else is literal, matched case-insensitively
+    like suffixes. Raises UsageError when ``{case}`` is missing or repeated.
+    """
+    if pattern.count("{case}") != 1:
+        raise UsageError(f"pattern {pattern!r} must contain {{case}} exactly once (e.g. '{{case}}_seg.nii.gz')")
+    parts = []
+    for piece in re.split(r"(\{case\}|\*|\?)", pattern):
+        parts.append({"{case}": "(?P<case>.+?)", "*": "[^/]*", "?": "[^/]"}.get(piece, re.escape(piece)))
+    return re.compile("".join(parts) + r"\Z", re.IGNORECASE)
+
+
+def _walk(folder: str, recursive: bool):
+    """(relative path, path) of every non-hidden entry, sorted; sub-folders only with ``recursive``."""
     try:
         names = sorted(os.listdir(folder))
     except FileNotFoundError:
@@ -66,18 +84,70 @@ def _list_cases(folder: str) -> tuple[dict[str, list[str]], list[str]]:
         raise PairingError(folder, "not a directory") from None
     except OSError as exc:
         raise PairingError(folder, f"cannot list directory ({exc.strerror or exc})") from None
+    if not recursive:
+        for name in names:
+            if not name.startswith("."):
+                yield name, os.path.join(folder, name)
+        return
+    for root, subdirs, files in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        rel_root = os.path.relpath(root, folder)
+        for name in sorted(files):
+            if not name.startswith("."):
+                rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
+                yield rel, os.path.join(root, name)
+
+
+def _is_sidecar(path: str) -> bool:
+    """A .raw/.zraw/.img data file whose header (.mhd/.hdr of the same stem) sits beside it."""
+    stem, ext = os.path.splitext(path)
+    header = SIDECARS.get(ext.lower())
+    return header is not None and any(os.path.exists(stem + h) for h in (header, header.upper()))
+
+
+def _list_cases(folder: str, *, recursive: bool = False,
+                pattern: re.Pattern | None = None) -> tuple[dict[str, list[str]], list[str]]:
+    """Map case name -> files in ``folder`` (sorted), plus the ignored files.
+
+    The case name is the file name minus its suffix, or what ``pattern`` captures as
+    {case}; under ``recursive`` it keeps the sub-folder (``site_a/p01``).
+    """
     cases: dict[str, list[str]] = {}
     ignored: list[str] = []
-    for name in names:
-        if name.startswith("."):
-            continue
-        path = os.path.join(folder, name)
-        case = case_name(name)
-        if case is None or os.path.isdir(path):
+    for rel, path in _walk(folder, recursive):
+        name = os.path.basename(rel)
+        if os.path.isdir(path):
             ignored.append(path)
             continue
-        cases.setdefault(case, []).append(path)
+        case = case_name(name)
+        if case is not None and pattern is not None:
+            match = pattern.match(name)
+            case = match.group("case") if match else None
+        if case is None:
+            if not _is_sidecar(path):
+                ignored.append(path)
+            continue
+        folder_part = os.path.dirname(rel)
+        key = f"{folder_part}/{case}" if folder_part else case
+        cases.setdefault(key, []).append(path)
     return cases, ignored
+
+
+def case_collisions(gt_cases, pred_cases) -> list[str]:
+    """Messages for case names that differ only in letter case (never paired by guessing)."""
+    out = []
+    for where, cases in (("ground truth", gt_cases), ("prediction", pred_cases)):
+        seen: dict[str, str] = {}
+        for case in sorted(cases):
+            other = seen.setdefault(case.casefold(), case)
+            if other != case:
+                out.append(f"{where} cases {other!r} and {case!r} differ only in letter case")
+    pred_folded = {c.casefold(): c for c in pred_cases}
+    for case in sorted(gt_cases):
+        twin = pred_folded.get(case.casefold())
+        if twin is not None and twin != case and case not in pred_cases:
+            out.append(f"prediction {twin!r} differs from ground truth {case!r} only in letter case: not paired")
+    return out
 
 
 def _suffix(path: str) -> str:
@@ -111,20 +181,27 @@ def choose_predictions(pred_cases: dict[str, list[str]], pred_suffix: str | None
     return chosen, set_aside
 
 
-def pair_folders(gt_dir: str, pred_dir: str, *, pred_suffix: str | None = None) -> Pairing:
+def pair_folders(gt_dir: str, pred_dir: str, *, pred_suffix: str | None = None, recursive: bool = False,
+                 gt_pattern: str | None = None, pred_pattern: str | None = None) -> Pairing:
     """Pair every case of ``gt_dir`` with the file of the same case in ``pred_dir``.
 
     pred_suffix: score only prediction files with this suffix (see choose_predictions).
+    recursive: also pair files in sub-folders, by relative path (case ``site_a/p01``).
+    gt_pattern, pred_pattern: file-name patterns with ``{case}`` (see compile_pattern).
     Raises PairingError when a folder is missing or holds no supported file.
     """
-    gt_cases, gt_ignored = _list_cases(gt_dir)
-    pred_cases, pred_ignored = _list_cases(pred_dir)
+    gt_cases, gt_ignored = _list_cases(gt_dir, recursive=recursive,
+                                       pattern=compile_pattern(gt_pattern) if gt_pattern else None)
+    pred_cases, pred_ignored = _list_cases(pred_dir, recursive=recursive,
+                                           pattern=compile_pattern(pred_pattern) if pred_pattern else None)
     listed = [f for files in pred_cases.values() for f in files]
     pred_cases, set_aside = choose_predictions(pred_cases, pred_suffix)
     used = {f for files in pred_cases.values() for f in files} | {f for _, _, fs in set_aside for f in fs}
     pred_ignored += [f for f in listed if f not in used]  # other suffixes than --pred-suffix
     if not gt_cases:
-        raise PairingError(gt_dir, f"no ground-truth masks found (supported: {', '.join(SUFFIXES)})")
+        wanted = f"matching {gt_pattern!r}" if gt_pattern else f"supported: {', '.join(SUFFIXES)}"
+        raise PairingError(gt_dir, f"no ground-truth masks found ({wanted}"
+                                   f"{'' if recursive else '; sub-folders are searched with --recursive'})")
     duplicates = [
         (case, tuple(files))
         for cases in (gt_cases, pred_cases)
@@ -148,17 +225,21 @@ def pair_folders(gt_dir: str, pred_dir: str, *, pred_suffix: str | None = None) 
         duplicates=tuple(duplicates),
         ignored=tuple(gt_ignored + pred_ignored),
         set_aside=tuple(sorted(set_aside)),
+        notes=tuple(case_collisions(gt_cases, pred_cases)),
     )
 
 
-def pair_paths(gt: str, pred: str, *, pred_suffix: str | None = None) -> Pairing:
-    """Pair two folders, or two files (one case named after the ground-truth file)."""
+def pair_paths(gt: str, pred: str, **layout) -> Pairing:
+    """Pair two folders, or two files (one case named after the ground-truth file).
+
+    layout: pred_suffix, recursive, gt_pattern, pred_pattern (see pair_folders).
+    """
     for path in (gt, pred):
         if not os.path.lexists(path):
             raise PairingError(path, "no such file or directory")
     gt_is_dir, pred_is_dir = os.path.isdir(gt), os.path.isdir(pred)
     if gt_is_dir and pred_is_dir:
-        return pair_folders(gt, pred, pred_suffix=pred_suffix)
+        return pair_folders(gt, pred, **layout)
     if not gt_is_dir and not pred_is_dir:
         case = case_name(gt) or os.path.basename(gt)
         return Pairing(pairs=(Pair(case, gt, pred),))

@@ -55,6 +55,8 @@ class Settings:
     pred_suffix: in a prediction folder holding several files of a case (nnU-Net's
         case.nii.gz and case.npz), score the one with this suffix; None: the
         label map (dicecli.pairing).
+    recursive: pair files in sub-folders too, by relative path.
+    gt_pattern, pred_pattern: file-name patterns with {case} ('{case}_seg.nii.gz').
     """
 
     threshold: float = 0.5
@@ -78,6 +80,9 @@ class Settings:
     axis_order: str = "auto"
     region_labels: tuple[int, ...] = ()
     pred_suffix: str | None = None
+    recursive: bool = False
+    gt_pattern: str | None = None
+    pred_pattern: str | None = None
 
     def __post_init__(self):
         def put(name, value):
@@ -132,6 +137,11 @@ class Settings:
             raise UsageError(f"region_labels has {len(self.region_labels)} entries for {len(self.regions)} regions")
         if self.pred_suffix is not None and self.pred_suffix not in SUFFIXES:
             raise UsageError(f"pred_suffix {self.pred_suffix}: expected one of {', '.join(SUFFIXES)}")
+        for pattern in (self.gt_pattern, self.pred_pattern):
+            if pattern is not None:
+                from .pairing import compile_pattern
+
+                compile_pattern(pattern)
         if self.geometry not in GEOMETRY_MODES:
             raise UsageError(f"geometry must be one of {', '.join(GEOMETRY_MODES)}")
         if self.labels is not None and any(v < 0 for v in self.labels):
@@ -169,6 +179,12 @@ class Settings:
         duplicate = next((k for k in keys if keys.count(k) > 1), None)
         if duplicate is not None:
             raise UsageError(f"name {duplicate!r} is used twice (label names and regions share one namespace)")
+
+    @property
+    def layout(self) -> dict:
+        """The pairing options, as pair_paths takes them."""
+        return dict(pred_suffix=self.pred_suffix, recursive=self.recursive, gt_pattern=self.gt_pattern,
+                    pred_pattern=self.pred_pattern)
 
     @property
     def painted_names(self) -> tuple[tuple[str, int], ...]:

@@ -24,7 +24,17 @@ _FORMATS: tuple[tuple[str, str], ...] = (
     (".tif", "tiff"),
     (".npz", "numpy_file"),
     (".npy", "numpy_file"),
+    (".seg.nrrd", "itk_image"),
+    (".nrrd", "itk_image"),
+    (".mha", "itk_image"),
+    (".mhd", "itk_image"),
+    (".mgz", "nibabel_image"),
+    (".mgh", "nibabel_image"),
+    (".hdr", "nibabel_image"),
 )
+
+#: Data files read through their header (.mhd + .raw, Analyze .hdr + .img): never cases themselves.
+SIDECARS: dict[str, str] = {".raw": ".mhd", ".zraw": ".mhd", ".img": ".hdr"}
 
 SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in _FORMATS)
 

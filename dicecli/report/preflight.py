@@ -23,6 +23,13 @@ def preflight_lines(pairing: Pairing, settings) -> list[str]:
         lines.append(f"{len(pairing.set_aside)} case(s) with several prediction files: scored "
                      f"{names(c for _, c, _ in pairing.set_aside)}; not scored: {names(others)} "
                      "(label maps before probability files; --pred-suffix picks)")
+    for note in pairing.notes:
+        lines.append(f"warning: {note}")
+    patterns = [f"{what} {p!r}" for what, p in (("gt", settings.gt_pattern), ("pred", settings.pred_pattern)) if p]
+    if patterns and pairing.pairs:
+        first = pairing.pairs[0]
+        lines.append(f"patterns {', '.join(patterns)}: case {first.case!r} is {first.gt}"
+                     + (f" and {first.pred}" if first.pred else ""))
     if pairing.ignored:
         lines.append(f"{len(pairing.ignored)} file(s) of other types ignored: {names(pairing.ignored)}")
     return lines
