@@ -235,6 +235,107 @@ def compare(a, b, fmt, debug):
     _run_command(debug, _compare, a, b, fmt=fmt)
 
 
+@main.command(context_settings={"max_content_width": 100})
+@click.argument("gt", type=click.Path(path_type=str))
+@click.argument("pred", type=click.Path(path_type=str))
+@click.option("--steps", type=click.IntRange(1, 10000), default=99, show_default=True,
+              help="Thresholds k/(N+1), k = 1..N (99: 0.01, 0.02, ..., 0.99).")
+@click.option("--labels", callback=_parse_labels, metavar="1,2,...",
+              help="Classes (channels) to sweep. Default: every channel but background.")
+@click.option("--ignore-label", type=click.IntRange(min=0), metavar="V",
+              help="Leave ground-truth voxels equal to V out of every count.")
+@click.option("--label-names", callback=_parse_label_names, metavar="NAME=V,...|FILE",
+              help="Class names, or an nnU-Net dataset.json (region channels are swept per region).")
+@click.option("--empty-both", type=click.Choice(["nan", "one", "zero"]), default="nan", show_default=True,
+              help="Dice when a class is absent from both masks: nan = undefined, left out of means.")
+@click.option("--pred-kind", type=click.Choice(["auto", "prob"]), default="auto", show_default=True,
+              help="prob: read integer maps as quantised probabilities (value / --prob-scale).")
+@click.option("--prob-scale", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Probabilities are value / S (e.g. 255 for uint8 maps).")
+@click.option("--channel-axis", type=int, metavar="N", help="Axis of the channels (default: guessed).")
+@click.option("--axis-order", type=click.Choice(["auto", "stored"]), default="auto", show_default=True,
+              help="auto: line up formats that order axes oppositely; stored: compare as stored.")
+@click.option("--recursive", "-r", is_flag=True, help="Also pair files in sub-folders, by relative path.")
+@click.option("--gt-pattern", metavar="PATTERN", help="Ground-truth file names with {case}.")
+@click.option("--pred-pattern", metavar="PATTERN", help="Prediction file names with {case}.")
+@click.option("--pred-suffix", metavar="SUFFIX",
+              help="When PRED holds several files of a case, sweep the one ending in SUFFIX "
+                   "(default: the probability file, .npz/.npy).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="What to print on stdout.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+              help="Also write the JSON curves to FILE.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+              help="Also write the CSV curves to FILE.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+              help="Write a plot of mean Dice against threshold: FILE.svg or FILE.png.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
+@click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
+def sweep(gt, pred, steps, labels, ignore_label, label_names, empty_both, pred_kind, prob_scale, channel_axis,
+          axis_order, recursive, gt_pattern, pred_pattern, pred_suffix, fmt, json_path, csv_path, plot_path,
+          quiet, debug):
+    """Which threshold? Hard Dice of probability maps at every threshold of a grid.
+
+    One pass over the voxels per case (histograms of p split by ground truth). A single map is
+    class 1; a map per channel is swept one-vs-rest per class (as --multilabel scores it), nnU-Net
+    region channels per region. Per class: mean Dice over cases and pooled Dice at each threshold,
+    the best threshold (highest mean, lowest on ties) and a 95% bootstrap interval of its mean.
+    Exit status 0 ok, 2 usage error, 3 input error.
+    """
+    names, name_regions, region_labels = (), (), ()
+    if label_names is not None:
+        names, name_regions, region_labels = label_names.names, label_names.regions, label_names.region_order
+        if ignore_label is None:
+            ignore_label = label_names.ignore
+    _run_command(debug, _sweep, gt, pred, steps=steps, fmt=fmt, json_path=json_path, csv_path=csv_path,
+                 plot_path=plot_path, quiet=quiet, labels=labels, ignore_label=ignore_label, label_names=names,
+                 regions=name_regions, region_labels=region_labels, empty_both=empty_both, pred_kind=pred_kind,
+                 prob_scale=prob_scale, channel_axis=channel_axis, axis_order=axis_order, recursive=recursive,
+                 gt_pattern=gt_pattern, pred_pattern=pred_pattern, pred_suffix=pred_suffix)
+
+
+def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **options) -> ExitStatus:
+    from .evaluate import Settings
+    from .outputs import refuse_input_overwrite, write_atomic
+    from .pairing import pair_paths
+    from .progress import progress_reporter
+    from .report import sweep_report
+    from .sweep_run import sweep as run_sweep
+
+    settings = Settings(**options)
+    outputs = [p for p in (json_path, csv_path, plot_path) if p]
+    if plot_path and not plot_path.lower().endswith((".svg", ".png")):
+        raise UsageError(f"--plot {plot_path}: give a file ending in .svg or .png")
+    pairing = pair_paths(gt, pred, prefer="probabilities", **settings.layout)
+    refuse_input_overwrite(outputs, [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred])
+    if not quiet:
+        from .report.preflight import preflight_lines
+
+        for line in preflight_lines(pairing, settings):
+            click.echo(f"dice: {line}", err=True)
+    with progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
+        result = run_sweep(gt, pred, settings, steps=steps, progress=advance, pairing=pairing)
+    if not quiet:
+        click.echo(f"dice: {result.n_cases} case(s) swept over {len(result.thresholds)} thresholds", err=True)
+    for error in result.errors:
+        _say("error", error.message)
+    rendered = {}
+    if json_path or fmt == "json":
+        rendered["json"] = sweep_report.render_json(result)
+    if csv_path or fmt == "csv":
+        rendered["csv"] = sweep_report.render_csv(result)
+    for path, key in ((json_path, "json"), (csv_path, "csv")):
+        if path:
+            write_atomic(path, rendered[key])
+    if plot_path:
+        write_atomic(plot_path, sweep_report.plot_bytes(result, plot_path))
+    if fmt in rendered:
+        click.echo(rendered[fmt], nl=False)
+    else:
+        sweep_report.print_table(result, _stdout_console())
+    return ExitStatus.INPUT_ERROR if result.errors else ExitStatus.OK
+
+
 def _run_command(debug, function, *args, **kwargs) -> None:
     """Run a command body; turn exceptions into one line on stderr and an exit status."""
     try:

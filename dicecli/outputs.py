@@ -23,8 +23,8 @@ def refuse_input_overwrite(outputs: Iterable[str], inputs: Iterable[str]) -> Non
             raise UsageError(f"refusing to write output {out} over an input file")
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` via a temporary file and a rename.
+def write_atomic(path: str, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8; bytes as they are) to ``path`` via a temporary file and a rename.
 
     Readers of ``path`` see either the old file or the complete new one, never
     a half-written file; the temporary file is removed if anything fails.
@@ -32,8 +32,8 @@ def write_atomic(path: str, text: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         umask = os.umask(0)

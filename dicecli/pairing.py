@@ -154,13 +154,15 @@ def _suffix(path: str) -> str:
     return split_suffix(os.path.basename(path))[1].lower()
 
 
-def choose_predictions(pred_cases: dict[str, list[str]], pred_suffix: str | None = None):
+def choose_predictions(pred_cases: dict[str, list[str]], pred_suffix: str | None = None,
+                       prefer: str = "labels"):
     """Settle cases with several prediction files; returns (cases, set_aside).
 
     pred_suffix: keep only files with this suffix (case-insensitive, e.g. ".npz").
     Otherwise, when exactly one file of a case is not a probability file
-    (.npz/.npy), it is chosen and the probability files are set aside; other
-    ties are left for the caller to report as duplicates.
+    (.npz/.npy), it is chosen and the probability files are set aside (``prefer``
+    "probabilities", as ``dice sweep`` wants: the one probability file is chosen);
+    other ties are left for the caller to report as duplicates.
     """
     if pred_suffix is not None and pred_suffix.lower() not in SUFFIXES:
         raise UsageError(f"--pred-suffix {pred_suffix}: expected one of {', '.join(SUFFIXES)}")
@@ -170,7 +172,8 @@ def choose_predictions(pred_cases: dict[str, list[str]], pred_suffix: str | None
         if pred_suffix is not None:
             keep = [f for f in files if _suffix(f) == pred_suffix.lower()]
         elif len(files) > 1:
-            keep = [f for f in files if _suffix(f) not in PROBABILITY_SUFFIXES]
+            probability = prefer == "probabilities"
+            keep = [f for f in files if (_suffix(f) in PROBABILITY_SUFFIXES) == probability]
             keep = keep if len(keep) == 1 else files
         else:
             keep = files
@@ -182,7 +185,7 @@ def choose_predictions(pred_cases: dict[str, list[str]], pred_suffix: str | None
 
 
 def pair_folders(gt_dir: str, pred_dir: str, *, pred_suffix: str | None = None, recursive: bool = False,
-                 gt_pattern: str | None = None, pred_pattern: str | None = None) -> Pairing:
+                 gt_pattern: str | None = None, pred_pattern: str | None = None, prefer: str = "labels") -> Pairing:
     """Pair every case of ``gt_dir`` with the file of the same case in ``pred_dir``.
 
     pred_suffix: score only prediction files with this suffix (see choose_predictions).
@@ -195,7 +198,7 @@ def pair_folders(gt_dir: str, pred_dir: str, *, pred_suffix: str | None = None, 
     pred_cases, pred_ignored = _list_cases(pred_dir, recursive=recursive,
                                            pattern=compile_pattern(pred_pattern) if pred_pattern else None)
     listed = [f for files in pred_cases.values() for f in files]
-    pred_cases, set_aside = choose_predictions(pred_cases, pred_suffix)
+    pred_cases, set_aside = choose_predictions(pred_cases, pred_suffix, prefer)
     used = {f for files in pred_cases.values() for f in files} | {f for _, _, fs in set_aside for f in fs}
     pred_ignored += [f for f in listed if f not in used]  # other suffixes than --pred-suffix
     if not gt_cases:

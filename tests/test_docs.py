@@ -73,6 +73,16 @@ def test_score_has_options_to_check():
     assert "--threshold" in options and "--format" in options
 
 
+OTHER_COMMANDS = [name for name in main.commands if name != "score"]
+
+
+@pytest.mark.parametrize(("command", "option"), [(name, opt) for name in OTHER_COMMANDS
+                                                 for opt in _long_options(main.commands[name])])
+def test_other_commands_options_documented(command, option):
+    assert f"`{option}" in README, f"dice {command} {option} is not documented in README.md"
+    assert roff(option) in MAN, f"dice {command} {roff(option)} is not in man/dice.1"
+
+
 @pytest.mark.parametrize("option", _long_options(SCORE) + _long_options(main))
 def test_option_in_readme(option):
     assert f"`{option}" in README, f"{option} is not documented in README.md"

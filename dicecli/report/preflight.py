@@ -22,7 +22,7 @@ def preflight_lines(pairing: Pairing, settings) -> list[str]:
         others = [f for _, _, files in pairing.set_aside for f in files]
         lines.append(f"{len(pairing.set_aside)} case(s) with several prediction files: scored "
                      f"{names(c for _, c, _ in pairing.set_aside)}; not scored: {names(others)} "
-                     "(label maps before probability files; --pred-suffix picks)")
+                     "(--pred-suffix picks which)")
     for note in pairing.notes:
         lines.append(f"warning: {note}")
     patterns = [f"{what} {p!r}" for what, p in (("gt", settings.gt_pattern), ("pred", settings.pred_pattern)) if p]

@@ -1,0 +1,71 @@
+"""Dice at every threshold of a grid in one pass over the voxels (numpy only, no paths).
+
+For one probability map p and one ground-truth mask G, the foreground at
+threshold t is p >= cut(t), compared in the map's own precision exactly as
+``dice score`` compares (interpret.exact_threshold). With the cuts sorted, the
+bin of a voxel is the number of cuts at or below its value (np.searchsorted,
+side "right"), so p >= cut_k exactly when bin > k. Two histograms of the bins,
+one over G and one over all kept voxels, and reverse cumulative sums give TP
+and |P| at every threshold: one pass, not one per threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .interpret import exact_threshold
+from .score import CHUNK_VOXELS, dice
+
+
+def threshold_grid(steps: int = 99) -> np.ndarray:
+    """``steps`` thresholds evenly spaced in (0, 1): k / (steps + 1), k = 1..steps (99: 0.01 ... 0.99)."""
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    return np.arange(1, steps + 1, dtype=np.float64) / (steps + 1)
+
+
+def cuts_for(thresholds, dtype, scale: float = 1.0) -> np.ndarray:
+    """The cut of each threshold in ``dtype`` (non-decreasing when thresholds are)."""
+    dtype = np.dtype(dtype)
+    values = [exact_threshold(float(t), dtype, scale) for t in thresholds]
+    if dtype.kind in "uib":
+        return np.asarray(values, dtype=np.float64)  # integer ceilings, exact in float64
+    return np.asarray(values, dtype=dtype)
+
+
+def threshold_counts(truth: np.ndarray, values: np.ndarray, cuts: np.ndarray,
+                     keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(tp, predicted, n_truth): per cut k, #(truth & value >= cut_k), #(value >= cut_k), and #truth.
+
+    truth: bool mask (any shape); values: the map, same shape; keep: voxels that
+    count (None: all). Chunked: temporaries stay CHUNK_VOXELS long.
+    """
+    k = len(cuts)
+    tp_bins = np.zeros(k + 1, dtype=np.int64)
+    all_bins = np.zeros(k + 1, dtype=np.int64)
+    n_truth = 0
+    flat_t, flat_v = truth.reshape(-1), values.reshape(-1)
+    flat_k = None if keep is None else keep.reshape(-1)
+    search = cuts if values.dtype.kind == "f" else cuts.astype(np.float64)
+    for start in range(0, flat_v.size, CHUNK_VOXELS):
+        stop = start + CHUNK_VOXELS
+        v, t = flat_v[start:stop], flat_t[start:stop]
+        if flat_k is not None:
+            mask = flat_k[start:stop]
+            v, t = v[mask], t[mask]
+        bins = np.searchsorted(search, v if values.dtype.kind == "f" else v.astype(np.float64), side="right")
+        all_bins += np.bincount(bins, minlength=k + 1)
+        tp_bins += np.bincount(bins[t], minlength=k + 1)
+        n_truth += int(np.count_nonzero(t))
+    # value >= cut_k  <=>  bin >= k + 1: sum the bins above k
+    tp = np.cumsum(tp_bins[::-1])[::-1][1:]
+    predicted = np.cumsum(all_bins[::-1])[::-1][1:]
+    return tp, predicted, n_truth
+
+
+def curve_dice(tp: np.ndarray, predicted: np.ndarray, n_truth, *, empty_both: str = "nan") -> np.ndarray:
+    """Hard Dice at each threshold from threshold_counts (FP = predicted - TP, FN = truth - TP)."""
+    tp = np.asarray(tp, dtype=np.int64)
+    fp = np.asarray(predicted, dtype=np.int64) - tp
+    fn = np.asarray(n_truth, dtype=np.int64) - tp
+    return dice(tp, fp, fn, smooth=0.0, empty_both=empty_both)
