@@ -172,6 +172,8 @@ def _one_math_thread() -> None:
               help="Also write the per-case CSV to FILE (atomically).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
               help="Also write the gate and baseline checks as JUnit XML to FILE (atomically).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+              help="Also write a self-contained HTML report with error overlays of the worst cases to FILE.")
 @click.option("--min-dice", multiple=True, callback=_parse_min_dice, metavar="BAR|CLASS=BAR,...",
               help="Gate: exit 1 unless each class clears its bar. '0.85' = every class; "
                    "'0.8,2=0.9' = default plus per-class bars. Repeatable.")
@@ -189,7 +191,7 @@ def _one_math_thread() -> None:
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
 def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label, label_names, pred_kind,
           prob_scale, channel_axis, recursive, gt_pattern, pred_pattern, axis_order, pred_suffix, multilabel, metrics, soft, include_background, missing_as_empty,
-          geometry, fmt, json_path, csv_path, junit_path, min_dice, gate_on, baseline_path, max_drop,
+          geometry, fmt, json_path, csv_path, junit_path, html_path, min_dice, gate_on, baseline_path, max_drop,
           per_case, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
 
@@ -201,7 +203,7 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
     Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
     """
     ci = dict(min_dice=min_dice, gate_on=gate_on, baseline_path=baseline_path, max_drop=max_drop,
-              junit_path=junit_path)
+              junit_path=junit_path, html_path=html_path)
     names, name_regions, region_labels = (), (), ()
     if label_names is not None:
         names, name_regions, region_labels = label_names.names, label_names.regions, label_names.region_order
@@ -336,6 +338,42 @@ def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **opt
     return ExitStatus.INPUT_ERROR if result.errors else ExitStatus.OK
 
 
+@main.command(context_settings={"max_content_width": 100})
+@click.argument("run_json", metavar="RUN.json", type=click.Path(path_type=str))
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE", required=True,
+              help="Write the self-contained HTML report of a saved run to FILE.")
+@click.option("--no-pictures", is_flag=True, help="Leave out the overlay thumbnails (no file is read again).")
+@click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
+def report(run_json, html_path, no_pictures, debug):
+    """Render a saved JSON report of `dice score` as a self-contained HTML page.
+
+    The worst cases' overlays are drawn from the files the report names (gt and pred paths,
+    relative to where dice score ran). Exit status 0 ok, 2 usage error, 3 unreadable report.
+    """
+    _run_command(debug, _report, run_json, html_path=html_path, pictures=not no_pictures)
+
+
+def _report(run_json, *, html_path, pictures) -> ExitStatus:
+    import json
+
+    from .errors import InputError
+    from .outputs import refuse_input_overwrite, write_atomic
+    from .report.html import render_html
+
+    refuse_input_overwrite([html_path], [run_json])
+    try:
+        with open(run_json, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except OSError as exc:
+        raise InputError(run_json, f"cannot read the report ({(exc.strerror or str(exc)).lower()})") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(run_json, f"not a JSON report of dice score ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("cases"), list) or "summary" not in record:
+        raise InputError(run_json, "not a JSON report of dice score (no cases and summary)")
+    write_atomic(html_path, render_html(record, pictures=pictures))
+    return ExitStatus.OK
+
+
 def _run_command(debug, function, *args, **kwargs) -> None:
     """Run a command body; turn exceptions into one line on stderr and an exit status."""
     try:
@@ -381,10 +419,10 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     pairing = pair_paths(gt, pred, **settings.layout)
     inputs = [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred]
     inputs += [ci["baseline_path"]] if ci["baseline_path"] else []
-    outputs = [p for p in (json_path, csv_path, ci["junit_path"]) if p]
+    outputs = [p for p in (json_path, csv_path, ci["junit_path"], ci["html_path"]) if p]
     refuse_input_overwrite(outputs, inputs + list(pairing.extra))
     if len(outputs) != len({os.path.realpath(p) for p in outputs}):
-        raise UsageError("two of --json, --csv and --junit name the same file")
+        raise UsageError("two of --json, --csv, --junit and --html name the same file")
     baseline = None
     if ci["baseline_path"]:
         from .baseline import read_scores
@@ -417,7 +455,7 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
         baseline_verdict = check_baseline(run, baseline, ci["max_drop"] or 0.0)
     checks = dict(gate=gate, baseline=baseline_verdict, spec=spec, max_drop=ci["max_drop"] or 0.0)
     _emit(run, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=ci["junit_path"],
-          per_case=per_case, **checks)
+          html_path=ci["html_path"], per_case=per_case, **checks)
     _ci_messages(run, gate, baseline_verdict)
     if run.errors:
         return ExitStatus.INPUT_ERROR  # an input error wins: never reported as a quality failure
@@ -461,7 +499,8 @@ def _json_extras(gate, baseline, spec, max_drop) -> dict:
     return {"settings_extra": settings, "extra": extra}
 
 
-def _emit(run, *, fmt, json_path, csv_path, junit_path, per_case, gate, baseline, spec, max_drop) -> None:
+def _emit(run, *, fmt, json_path, csv_path, junit_path, html_path, per_case, gate, baseline, spec,
+          max_drop) -> None:
     """Write requested files (atomically), then print the stdout report."""
     from .outputs import write_atomic
     from .report.csv_report import render_csv
@@ -484,6 +523,11 @@ def _emit(run, *, fmt, json_path, csv_path, junit_path, per_case, gate, baseline
         from .report.junit import render_junit
 
         write_atomic(junit_path, render_junit(run, gate, baseline))
+    if html_path:
+        from .report.html import render_html
+        from .report.records import run_record
+
+        write_atomic(html_path, render_html(run_record(run, **_json_extras(gate, baseline, spec, max_drop))))
     if fmt in rendered:
         click.echo(rendered[fmt], nl=False)
         return
