@@ -271,11 +271,13 @@ def compare(a, b, fmt, debug):
               help="Also write the CSV curves to FILE.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
               help="Write a plot of mean Dice against threshold: FILE.svg or FILE.png.")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker processes; 0 = all usable cores.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
 def sweep(gt, pred, steps, labels, ignore_label, label_names, empty_both, pred_kind, prob_scale, channel_axis,
           axis_order, recursive, gt_pattern, pred_pattern, pred_suffix, fmt, json_path, csv_path, plot_path,
-          quiet, debug):
+          jobs, quiet, debug):
     """Which threshold? Hard Dice of probability maps at every threshold of a grid.
 
     One pass over the voxels per case (histograms of p split by ground truth). A single map is
@@ -293,7 +295,7 @@ def sweep(gt, pred, steps, labels, ignore_label, label_names, empty_both, pred_k
                  plot_path=plot_path, quiet=quiet, labels=labels, ignore_label=ignore_label, label_names=names,
                  regions=name_regions, region_labels=region_labels, empty_both=empty_both, pred_kind=pred_kind,
                  prob_scale=prob_scale, channel_axis=channel_axis, axis_order=axis_order, recursive=recursive,
-                 gt_pattern=gt_pattern, pred_pattern=pred_pattern, pred_suffix=pred_suffix)
+                 gt_pattern=gt_pattern, pred_pattern=pred_pattern, pred_suffix=pred_suffix, jobs=jobs)
 
 
 def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **options) -> ExitStatus:

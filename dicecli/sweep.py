@@ -33,19 +33,44 @@ def cuts_for(thresholds, dtype, scale: float = 1.0) -> np.ndarray:
     return np.asarray(values, dtype=dtype)
 
 
+def _bins(values: np.ndarray, search: np.ndarray, uniform: int | None) -> np.ndarray:
+    """Number of cuts at or below each value (np.searchsorted side "right"), exactly.
+
+    uniform: N when the cuts are the grid k/(N+1) (threshold_grid): the bin is
+    estimated as floor(value * (N+1)), then moved by one where a comparison with
+    the cuts themselves says so, and checked; any value still off (it cannot be,
+    rounding moves the estimate by at most one) sends the chunk to searchsorted.
+    """
+    if uniform is None or values.dtype.kind != "f":
+        return np.searchsorted(search, values, side="right")
+    n = len(search)
+    if n > 10_000:
+        return np.searchsorted(search, values, side="right")
+    edges = np.concatenate([[-np.inf], search, [np.inf]]).astype(values.dtype)  # edges[b] = cut_b, b = 1..N
+    estimate = values * values.dtype.type(uniform + 1)
+    bins = np.clip(estimate, 0, n).astype(np.intp)
+    bins -= values < edges[bins]
+    bins += values >= edges[bins + 1]
+    if (values < edges[bins]).any() or (values >= edges[bins + 1]).any():
+        return np.searchsorted(search, values, side="right")
+    return bins
+
+
 def threshold_counts(truth: np.ndarray, values: np.ndarray, cuts: np.ndarray,
-                     keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+                     keep: np.ndarray | None = None, *, uniform: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """(tp, predicted, n_truth): per cut k, #(truth & value >= cut_k), #(value >= cut_k), and #truth.
 
     truth: bool mask (any shape); values: the map, same shape; keep: voxels that
-    count (None: all). Chunked: temporaries stay CHUNK_VOXELS long.
+    count (None: all); uniform: N when ``cuts`` come from threshold_grid(N) (a
+    faster exact binning, see _bins). Chunked: temporaries stay CHUNK_VOXELS long.
     """
     k = len(cuts)
     tp_bins = np.zeros(k + 1, dtype=np.int64)
     all_bins = np.zeros(k + 1, dtype=np.int64)
     n_truth = 0
-    flat_t, flat_v = truth.reshape(-1), values.reshape(-1)
-    flat_k = None if keep is None else keep.reshape(-1)
+    order = "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C"  # no copy of a NIfTI map
+    flat_t, flat_v = truth.ravel(order=order), values.ravel(order=order)
+    flat_k = None if keep is None else keep.ravel(order=order)
     search = cuts if values.dtype.kind == "f" else cuts.astype(np.float64)
     for start in range(0, flat_v.size, CHUNK_VOXELS):
         stop = start + CHUNK_VOXELS
@@ -53,10 +78,11 @@ def threshold_counts(truth: np.ndarray, values: np.ndarray, cuts: np.ndarray,
         if flat_k is not None:
             mask = flat_k[start:stop]
             v, t = v[mask], t[mask]
-        bins = np.searchsorted(search, v if values.dtype.kind == "f" else v.astype(np.float64), side="right")
-        all_bins += np.bincount(bins, minlength=k + 1)
-        tp_bins += np.bincount(bins[t], minlength=k + 1)
-        n_truth += int(np.count_nonzero(t))
+        bins = _bins(v if values.dtype.kind == "f" else v.astype(np.float64), search, uniform)
+        both = np.bincount(bins + (k + 1) * t, minlength=2 * (k + 1))  # one pass: truth in the upper half
+        all_bins += both[: k + 1] + both[k + 1:]
+        tp_bins += both[k + 1:]
+        n_truth += int(both[k + 1:].sum())
     # value >= cut_k  <=>  bin >= k + 1: sum the bins above k
     tp = np.cumsum(tp_bins[::-1])[::-1][1:]
     predicted = np.cumsum(all_bins[::-1])[::-1][1:]

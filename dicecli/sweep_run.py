@@ -138,12 +138,59 @@ def _maps(case: str, gt_path: str, pred_path: str, settings: Settings):
         raise type(exc)(exc.path or pred_path, exc.reason) from None
 
 
+def _sweep_case(pair, settings: Settings, steps: int):
+    """One case: (case, [(class key, tp, predicted, n_truth)], None) or (case, None, CaseError)."""
+    thresholds = threshold_grid(steps)
+    try:
+        maps, keep = _maps(pair.case, pair.gt, pair.pred, settings)
+        rows = []
+        for key, truth, values, scale in maps:
+            tp, predicted, n_truth = threshold_counts(truth, values, cuts_for(thresholds, values.dtype, scale), keep,
+                                                      uniform=steps if scale == 1.0 else None)
+            rows.append((key, tp, predicted, n_truth))
+        return pair.case, rows, None
+    except InputError as exc:
+        path = exc.path or pair.pred
+        return pair.case, None, CaseError(pair.case, path, f"{path}: {exc.reason}")
+    except MemoryError:
+        return pair.case, None, CaseError(pair.case, pair.pred, f"{pair.pred}: not enough memory to sweep this case")
+
+
+def _run_cases(pairs, settings: Settings, steps: int, jobs: int):
+    """Outcomes of _sweep_case in case order, on ``jobs`` worker processes (1: in this process).
+    A worker that dies (killed, out of memory) loses its cases, each reported as an error."""
+    if jobs <= 1 or len(pairs) <= 1:
+        for pair in pairs:
+            yield _sweep_case(pair, settings, steps)
+        return
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .readers import preload
+
+    preload([p for pair in pairs for p in (pair.gt, pair.pred)])
+    context = multiprocessing.get_context("fork" if os.name == "posix" and os.uname().sysname == "Linux" else "spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(pairs)), mp_context=context) as pool:
+        futures = [pool.submit(_sweep_case, pair, settings, steps) for pair in pairs]
+        for pair, future in zip(pairs, futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                yield pair.case, None, CaseError(pair.case, pair.pred, f"{pair.pred}: a worker process died while "
+                                                                       "sweeping this case (out of memory?)")
+
+
 def sweep(gt: str, pred: str, settings: Settings, *, steps: int = 99, progress=None,
           pairing: Pairing | None = None) -> SweepResult:
     """Sweep every case of ``gt``/``pred`` (two folders or two files) over ``steps`` thresholds.
 
     pairing: the cases, when the caller has paired them already (probability files preferred).
+    Runs on ``settings.jobs`` worker processes (0: every usable core).
     """
+    from .evaluate import usable_cores
+
     if pairing is None:
         pairing = pair_paths(gt, pred, prefer="probabilities", **settings.layout)
     thresholds = threshold_grid(steps)
@@ -151,30 +198,27 @@ def sweep(gt: str, pred: str, settings: Settings, *, steps: int = 99, progress=N
     errors: list[CaseError] = []
     for case, files in pairing.duplicates:
         errors.append(CaseError(case, files[0], f"{files[0]}: case '{case}' has several files: {', '.join(files)}"))
-    n_cases = 0
+    todo = []
     for pair in pairing.pairs:
         if pair.pred is None:
             errors.append(CaseError(pair.case, pair.gt, f"{pair.gt}: no prediction for case '{pair.case}'"))
-            continue
-        try:
-            maps, keep = _maps(pair.case, pair.gt, pair.pred, settings)
-            for key, truth, values, scale in maps:
-                counts = threshold_counts(truth, values, cuts_for(thresholds, values.dtype, scale), keep)
-                curve = curves.setdefault(key, ClassCurve(key))
-                curve.cases.append(pair.case)
-                curve.tp.append(counts[0])
-                curve.predicted.append(counts[1])
-                curve.truth.append(counts[2])
+        else:
+            todo.append(pair)
+    n_cases = 0
+    for case, rows, error in _run_cases(todo, settings, steps, settings.jobs or usable_cores()):
+        if error is not None:
+            errors.append(error)
+        else:
             n_cases += 1
-        except InputError as exc:
-            path = exc.path or pair.pred
-            errors.append(CaseError(pair.case, path, f"{path}: {exc.reason}"))
-        except MemoryError:
-            errors.append(CaseError(pair.case, pair.pred, f"{pair.pred}: not enough memory to sweep this case"))
+            for key, tp, predicted, n_truth in rows:
+                curve = curves.setdefault(key, ClassCurve(key))
+                curve.cases.append(case)
+                curve.tp.append(tp)
+                curve.predicted.append(predicted)
+                curve.truth.append(n_truth)
         if progress:
             progress()
     ordered = sorted(curves.values(), key=lambda c: (not c.key.isdigit(), int(c.key) if c.key.isdigit() else 0,
                                                      c.key))
     return SweepResult(thresholds, tuple(_summarise(c, settings) for c in ordered), tuple(errors), pairing,
                        settings, n_cases)
-
