@@ -38,10 +38,14 @@ class Alignment:
 
     channel_axis: the stored array's axis holding channels, None for a single map.
     reverse: the spatial axes are reversed (the two formats order axes oppositely).
+    also_fits_stored: reversed, yet the shapes would fit as stored too (a square or
+        palindromic shape), so a file written without converting its axis order
+        would go unnoticed; the run warns about such cases.
     """
 
     channel_axis: int | None
     reverse: bool
+    also_fits_stored: bool = False
 
     def apply(self, array: np.ndarray, gt_shape) -> np.ndarray:
         """A view of ``array`` shaped ``gt_shape`` (single map) or (channels, *gt_shape)."""
@@ -107,8 +111,11 @@ def align(pred_shape, gt_shape, *, pred_axes: str | None = None, gt_axes: str | 
     def without(axis: int) -> tuple[int, ...]:
         return pred_shape[:axis] + pred_shape[axis + 1:]
 
-    if fits(pred_shape):
-        return Alignment(None, reverse)  # a single map, whatever --channel-axis says (runs may mix kinds)
+    def stored_fits(spatial) -> bool:
+        return reverse and _nonunit(spatial) == target
+
+    if fits(pred_shape):  # a single map, whatever --channel-axis says (runs may mix kinds)
+        return Alignment(None, reverse, stored_fits(pred_shape))
     ndim = len(pred_shape)
     if override is not None:
         if not -ndim <= override < ndim:
@@ -118,12 +125,12 @@ def align(pred_shape, gt_shape, *, pred_axes: str | None = None, gt_axes: str | 
             raise GeometryError(None, f"shape {pred_shape} without channel axis {axis} is {without(axis)}, "
                                       f"which does not match the ground truth's {gt_shape}"
                                       f"{_order_note(pred_axes, gt_axes, reverse)}")
-        return Alignment(axis, reverse)
+        return Alignment(axis, reverse, stored_fits(without(axis)))
     candidates = [a for a in range(ndim) if pred_shape[a] > 1 and fits(without(a))]
     if hint is not None and -ndim <= hint < ndim and hint % ndim in candidates:
-        return Alignment(hint % ndim, reverse)
+        return Alignment(hint % ndim, reverse, stored_fits(without(hint % ndim)))
     if len(candidates) == 1:
-        return Alignment(candidates[0], reverse)
+        return Alignment(candidates[0], reverse, stored_fits(without(candidates[0])))
     if candidates:
         raise ValueKindError(None, f"shape {pred_shape}: axes {', '.join(map(str, candidates))} could each be "
                                    "the channel axis; say which with --channel-axis")

@@ -38,6 +38,8 @@ class CaseResult:
         thresholded one by one), "regions" (one sigmoid channel per region,
         thresholded and painted in nnU-Net's regions_class_order) or "missing".
     axes_reversed: the prediction's axes were reversed to the ground truth's order.
+    axes_unchecked: reversed although the shapes fit as stored too (square images),
+        and not an nnU-Net .npz, whose order is known: the run warns.
     prob_scale: p = value / prob_scale for probability maps (None otherwise, and
         for integer softmax maps, whose argmax needs no scale).
     region_counts: (n_regions, 3) TP, FP, FN of ``settings.regions`` in order.
@@ -65,6 +67,7 @@ class CaseResult:
     instances: bool = False
     channel_axis: int | None = None
     axes_reversed: bool = False
+    axes_unchecked: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,7 +247,8 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
                 scored = _score_channels(gt_labels, array, settings)
         except InputError as exc:
             raise type(exc)(exc.path or pred.path, exc.reason) from None
-        scored.update(channel_axis=fit.channel_axis, axes_reversed=fit.reverse)
+        scored.update(channel_axis=fit.channel_axis, axes_reversed=fit.reverse,
+                      axes_unchecked=fit.also_fits_stored and not str(pred.path).lower().endswith(".npz"))
     return CaseResult(case, gt.path, None if pred is None else pred.path, warnings=tuple(warnings),
                       voxel_volume_mm3=_voxel_volume(gt), **scored)
 

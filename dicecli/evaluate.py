@@ -187,6 +187,12 @@ def label_warnings(results: list[CaseResult], classes, settings: Settings) -> li
             out.append(f"label value(s) {_listed(nowhere)} given in --labels appear in no ground truth or "
                        "prediction of the run (scored by the empty-mask rules)")
     out += threshold_warnings(results, settings)
+    unchecked = [r for r in results if r.axes_unchecked]
+    if unchecked:
+        out.append(f"{len(unchecked)} prediction(s) were lined up with their ground truth by reversing their axes, "
+                   f"and their shapes would fit as stored too (e.g. {unchecked[0].pred}: NIfTI, MGZ and Analyze are "
+                   "read x, y, z; PNG, TIFF and MHA/NRRD z, y, x); if a file was saved without converting its axis "
+                   "order (a PNG array written as NIfTI by nibabel), --axis-order stored compares arrays as stored")
     instances = [r for r in results if r.instances]
     if instances:
         out.append(

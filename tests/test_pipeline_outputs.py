@@ -142,6 +142,7 @@ def test_png_converted_to_nifti_by_simpleitk_scores_one(tmp_path, shape):
         ev = evaluate(a, b, jobs=1)
         assert not ev.errors, ev.errors
         assert ev.dice[0].tolist() == [1.0, 1.0, 1.0]
+        assert any("would fit as stored" in w for w in ev.warnings) == (shape[0] == shape[1])
 
 
 def test_tiff_stack_and_simpleitk_nifti_of_one_volume_score_one(tmp_path):
@@ -209,6 +210,7 @@ def test_axis_order_stored_compares_as_stored(tmp_path):
     assert stored.dice[0].tolist() == [1.0, 1.0, 1.0]
     for col, label in enumerate(lined_up.labels):
         assert lined_up.dice[0, col] == pytest.approx(brute_dice(g, g.T, {label}))
+    assert any("would fit as stored too" in w for w in lined_up.warnings)  # a square image: never silent
     # not square: the shapes disagree once lined up, and the error says what to do
     png(gt_dir / "s.png", label_map((20, 24), seed=7))
     nifti(pred_dir / "s.nii.gz", label_map((20, 24), seed=7))
