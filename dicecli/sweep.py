@@ -36,23 +36,22 @@ def cuts_for(thresholds, dtype, scale: float = 1.0) -> np.ndarray:
 def _bins(values: np.ndarray, search: np.ndarray, uniform: int | None) -> np.ndarray:
     """Number of cuts at or below each value (np.searchsorted side "right"), exactly.
 
-    uniform: N when the cuts are the grid k/(N+1) (threshold_grid): the bin is
-    estimated as floor(value * (N+1)), then moved by one where a comparison with
-    the cuts themselves says so, and checked; any value still off (it cannot be,
-    rounding moves the estimate by at most one) sends the chunk to searchsorted.
+    uniform: N when the cuts are the grid k/(N+1) (threshold_grid) and the map is
+    float32 or float64: the bin is estimated as floor(value * (N+1)) and moved by
+    one where a comparison with the neighbouring cuts says so. Rounding moves the
+    estimate by at most one (cuts are 1/(N+1) apart, many ulps for N <= 10000),
+    and that one step is exactly what the comparisons correct; other maps
+    (float16, integer, other grids) use searchsorted.
     """
-    if uniform is None or values.dtype.kind != "f":
-        return np.searchsorted(search, values, side="right")
     n = len(search)
-    if n > 10_000:
+    if uniform is None or values.dtype not in (np.float32, np.float64) or n > 10_000:
         return np.searchsorted(search, values, side="right")
     edges = np.concatenate([[-np.inf], search, [np.inf]]).astype(values.dtype)  # edges[b] = cut_b, b = 1..N
-    estimate = values * values.dtype.type(uniform + 1)
-    bins = np.clip(estimate, 0, n).astype(np.intp)
-    bins -= values < edges[bins]
-    bins += values >= edges[bins + 1]
-    if (values < edges[bins]).any() or (values >= edges[bins + 1]).any():
-        return np.searchsorted(search, values, side="right")
+    bins = np.clip(values * values.dtype.type(uniform + 1), 0, n).astype(np.int16)
+    down = values < edges[bins]
+    up = values >= edges[bins + 1]
+    bins -= down
+    bins += up
     return bins
 
 
