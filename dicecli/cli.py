@@ -185,6 +185,13 @@ def _one_math_thread() -> None:
 @click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D",
               help="Largest allowed drop of a class mean Dice against --baseline.  [default: 0]")
 @click.option("--per-case", is_flag=True, help="Table: add a row per case, worst first.")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+              help="Append one JSON line per finished case to FILE (flushed as it finishes).")
+@click.option("--resume", is_flag=True,
+              help="With --journal: reuse the journal's cases whose files are unchanged; score the rest.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Score on a Dask distributed cluster: tcp://host:8786 or a scheduler file "
+                   "(pip install 'dicecli[dask]').")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Worker processes; 0 = all usable cores.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
@@ -192,7 +199,7 @@ def _one_math_thread() -> None:
 def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label, label_names, pred_kind,
           prob_scale, channel_axis, recursive, gt_pattern, pred_pattern, axis_order, pred_suffix, multilabel, metrics, soft, include_background, missing_as_empty,
           geometry, fmt, json_path, csv_path, junit_path, html_path, min_dice, gate_on, baseline_path, max_drop,
-          per_case, jobs, quiet, debug):
+          per_case, journal_path, resume, scheduler, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
 
     Cases are paired by file name minus its suffix (.nii.gz, .nii, .png, .tif, .tiff, .npy, .npz);
@@ -203,7 +210,7 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
     Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
     """
     ci = dict(min_dice=min_dice, gate_on=gate_on, baseline_path=baseline_path, max_drop=max_drop,
-              junit_path=junit_path, html_path=html_path)
+              junit_path=junit_path, html_path=html_path, journal=journal_path, resume=resume, scheduler=scheduler)
     names, name_regions, region_labels = (), (), ()
     if label_names is not None:
         names, name_regions, region_labels = label_names.names, label_names.regions, label_names.region_order
@@ -418,11 +425,13 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     spec = _gate_spec(ci["min_dice"], ci["gate_on"])
     if ci["max_drop"] is not None and not ci["baseline_path"]:
         raise UsageError("--max-drop needs --baseline")
+    if ci["resume"] and not ci["journal"]:
+        raise UsageError("--resume needs --journal FILE (the journal to resume from)")
     pairing = pair_paths(gt, pred, **settings.layout)
     inputs = [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred]
     inputs += [ci["baseline_path"]] if ci["baseline_path"] else []
     outputs = [p for p in (json_path, csv_path, ci["junit_path"], ci["html_path"]) if p]
-    refuse_input_overwrite(outputs, inputs + list(pairing.extra))
+    refuse_input_overwrite(outputs + ([ci["journal"]] if ci["journal"] else []), inputs + list(pairing.extra))
     if len(outputs) != len({os.path.realpath(p) for p in outputs}):
         raise UsageError("two of --json, --csv, --junit and --html name the same file")
     baseline = None
@@ -440,10 +449,13 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
 
     keep_freed_memory()  # this process is dice's own: reuse voxel buffers across cases (-j 1)
     with progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
-        run = evaluate_pairing(pairing, settings, progress=advance)
+        run = evaluate_pairing(pairing, settings, progress=advance, journal=ci["journal"], resume=ci["resume"],
+                               scheduler=ci["scheduler"])
     for error in run.errors:
         _say("error", error.message)
     if not quiet:
+        for note in run.notes:
+            _say("note", note)
         for warning in run.warnings:
             _say("warning", warning)
     gate = baseline_verdict = None

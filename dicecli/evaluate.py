@@ -47,6 +47,9 @@ class Evaluation:
     soft_dice: (cases x classes) soft Dice, NaN where undefined; None without ``settings.soft``.
     gt_volume_mm3, pred_volume_mm3: (cases x classes), NaN when the spacing is unknown.
     metric_summaries: per extra metric (and "soft_dice"), one MetricSummary per class.
+    notes: how the run went that is no property of its results (cases taken from a
+        journal); printed on stderr, never in a report, so a resumed run's reports
+        equal a clean run's.
     """
 
     settings: Settings
@@ -67,6 +70,7 @@ class Evaluation:
     gt_volume_mm3: np.ndarray | None = None
     pred_volume_mm3: np.ndarray | None = None
     metric_summaries: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -261,15 +265,56 @@ def _soft_values(results, classes, settings: Settings, tp, fn) -> np.ndarray:
 
 
 def evaluate_pairing(
-    pairing: Pairing, settings: Settings, *, progress: Callable[[], None] | None = None
+    pairing: Pairing, settings: Settings, *, progress: Callable[[], None] | None = None,
+    journal: str | None = None, resume: bool = False, scheduler: str | None = None,
 ) -> Evaluation:
-    """Score the cases of ``pairing``; ``progress`` is called once per finished case."""
+    """Score the cases of ``pairing``; ``progress`` is called once per finished case.
+
+    journal: append each finished case to this JSON-lines file (dicecli.journal);
+    resume: first reuse the journal's unchanged cases instead of scoring them again;
+    scheduler: a Dask distributed scheduler address or scheduler file (dicecli.cluster).
+    """
     errors = _pairing_errors(pairing, settings)
     todo = [p for p in pairing.pairs if p.pred is not None or settings.missing_as_empty]
     results: list[CaseResult] = []
-    for outcome in _score_all(todo, settings, progress):
-        (errors if isinstance(outcome, CaseError) else results).append(outcome)
-    return evaluate_results(results, errors, settings, pairing)
+    notes: list[str] = []
+    writer = None
+    if journal:
+        from .journal import Journal, read_journal, record_result, reusable
+
+        if resume:
+            entries, notes = read_journal(journal, settings)
+            kept = []
+            for pair in todo:
+                line = entries.get(pair.case)
+                if line is not None and reusable(line, pair):
+                    results.append(record_result(line))
+                    if progress:
+                        progress()
+                else:
+                    kept.append(pair)
+            if len(kept) < len(todo):
+                notes.append(f"{journal}: {len(todo) - len(kept)} case(s) taken from the journal, "
+                             f"{len(kept)} to score")
+            todo = kept
+        writer = Journal(journal, settings)
+    if scheduler:
+        from .cluster import score_on_cluster
+
+        outcomes = score_on_cluster(todo, settings, scheduler, progress)
+    else:
+        outcomes = _score_all(todo, settings, progress)
+    try:
+        for pair, outcome in zip(todo, outcomes, strict=True):
+            if writer is not None:
+                writer.add(pair, outcome)
+            (errors if isinstance(outcome, CaseError) else results).append(outcome)
+    finally:
+        if writer is not None:
+            writer.close()
+    results.sort(key=lambda r: r.case)
+    run = evaluate_results(results, errors, settings, pairing)
+    return replace(run, notes=tuple(notes)) if notes else run
 
 
 def evaluate_results(results: list[CaseResult], errors: list[CaseError], settings: Settings,
