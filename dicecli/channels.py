@@ -61,12 +61,39 @@ def _in_memory_order(function):
     return run
 
 
+#: Up to this many channels, the argmax runs as a running maximum over channels (one pass each,
+#: about 2x faster than np.argmax along the channel axis); more channels use np.argmax.
+_RUNNING_MAX_CHANNELS = 32
+
+
+def _comparable(values: np.ndarray) -> np.ndarray:
+    """Values that order like ``values`` and compare fast: float16 probabilities (validated >= 0,
+    no NaN) as their bit patterns with the sign bit cleared (-0.0 and 0.0 tie), else as they are."""
+    if values.dtype == np.float16:
+        return values.view(np.uint16) & np.uint16(0x7FFF)
+    return values
+
+
 @_in_memory_order
 def argmax_labels(stack: np.ndarray) -> np.ndarray:
-    """Label map = index of the largest channel of a (channels, *spatial) stack; ties -> lowest index."""
-    out = np.empty(stack.shape[1:], dtype=label_dtype(stack.shape[0]))
-    for index in _slabs(stack.shape[1:], stack.shape[0]):
-        out[index] = np.argmax(stack[(slice(None),) + index], axis=0)
+    """Label map = index of the largest channel of a (channels, *spatial) stack; ties -> lowest index.
+
+    Probability channels only (validated: finite, non-negative; see case._channel_scale).
+    """
+    n = stack.shape[0]
+    out = np.empty(stack.shape[1:], dtype=label_dtype(n))
+    for index in _slabs(stack.shape[1:], n):
+        if n > _RUNNING_MAX_CHANNELS or n < 2:
+            out[index] = np.argmax(stack[(slice(None),) + index], axis=0)
+            continue
+        best = _comparable(stack[(0,) + index]).copy()
+        labels = out[index]
+        labels[...] = 0
+        for c in range(1, n):
+            values = _comparable(stack[(c,) + index])
+            higher = values > best  # strictly: a tie keeps the lower channel
+            labels[higher] = c
+            np.maximum(best, values, out=best)
     return out
 
 

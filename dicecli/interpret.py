@@ -139,9 +139,37 @@ def _int_range(array: np.ndarray) -> tuple[int, int]:
     return int(array.min()), int(array.max())
 
 
+#: Bit pattern of 1.0 and the unsigned view of each float type: a float is in [0, 1] (or -0.0)
+#: exactly when its pattern with the sign bit cleared is at most ONE's and no other pattern has the
+#: sign bit set; NaN and infinity lie above ONE.
+_UNIT_BITS = {np.dtype(np.float16): (np.uint16, 0x3C00, 0x8000),
+              np.dtype(np.float32): (np.uint32, 0x3F800000, 0x80000000),
+              np.dtype(np.float64): (np.uint64, 0x3FF0000000000000, 0x8000000000000000)}
+
+
+def _in_unit_interval(array: np.ndarray) -> bool:
+    """True when every value of a float16/32/64 array is a probability in [0, 1] (two integer passes,
+    chunked); False means: look closer (another type, or a value out of range)."""
+    facts = _UNIT_BITS.get(array.dtype)
+    if facts is None:
+        return False
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):  # a permuted view: order is no matter here
+        array = array.transpose(np.argsort([-abs(s) for s in array.strides], kind="stable"))
+        if not array.flags.c_contiguous:
+            return False
+    unsigned, one, sign = facts
+    bits = array.ravel(order="K").view(unsigned)
+    for chunk in _chunks(bits):
+        if chunk.size and int(chunk.max()) > one and np.any((chunk > one) & (chunk != sign)):
+            return False  # above 1, negative, NaN or infinite (only -0.0 may carry the sign bit)
+    return True
+
+
 def check_probabilities(array: np.ndarray, scale: float) -> None:
     """Raise ValueKindError unless every value / scale is a probability in [0, 1]."""
     if array.dtype == bool:
+        return
+    if scale == 1 and _in_unit_interval(array):
         return
     if array.dtype.kind in "ui":
         lo, hi = _int_range(array)
