@@ -587,8 +587,8 @@ def test_preload_imports_only_the_readers_the_paths_need():
             "preload(['a/x.nii.gz', 'b/y.PNG', 'c/z.txt', 'd/w.nii']); "
             "print(sorted(m for m in sys.modules if m.startswith('dicecli.readers.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(["dicecli.readers._common", "dicecli.readers.nifti", "dicecli.readers.nifti_header",
-                               "dicecli.readers.png"])
+    assert out.strip() == str(["dicecli.readers._common", "dicecli.readers.gzip_members", "dicecli.readers.nifti",
+                               "dicecli.readers.nifti_header", "dicecli.readers.png"])
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])

@@ -22,7 +22,8 @@ import numpy as np
 from ..errors import ReadError
 from ..volume import Volume
 from ._common import check_file, read_bytes
-from .nifti import _HEAD_BYTES, _check_size, _gunzip, _inflate, verify_rest, volume_of
+from .gzip_members import GzipMembers, gunzip
+from .nifti import _HEAD_BYTES, _check_size, volume_of
 from .nifti_header import parse_header
 
 #: Decompressed bytes (= voxels) per piece: big enough to amortise per-piece work,
@@ -67,7 +68,7 @@ def open_stream(path: str) -> VoxelStream | None:
     file_size = check_file(path, probe_open=False)
     stored = read_bytes(path)
     try:
-        header = parse_header(_gunzip(stored, _HEAD_BYTES))
+        header = parse_header(gunzip(stored, _HEAD_BYTES))
     except ReadError as exc:
         raise ReadError(path, exc.reason) from None
     except Exception:  # damaged gzip data: the whole-file reader says what is wrong
@@ -86,34 +87,19 @@ def open_stream(path: str) -> VoxelStream | None:
 
 def _inflate_range(stored: bytes, offset: int, size: int, step: int) -> Iterator[bytes]:
     """Bytes [offset, offset + size) of the gzip data in ``stored`` (every member, as bgzip
-    writes them), in pieces of at most ``step`` bytes. ReadError if the data end early or are
-    damaged."""
-    skip, left, data = offset, size, stored
+    writes them), in pieces of ``step`` bytes, the last one shorter; then the rest of the data
+    is inflated and checked. ReadError if the data end early or are damaged."""
+    members = GzipMembers(stored)
+    if len(members.read(offset)) < offset:
+        raise ReadError(None, "truncated data")
+    left = size
     while left > 0:
-        if not data:
+        out = members.read(min(step, left))
+        if not out:
             raise ReadError(None, "truncated data")
-        inflater = _inflate.decompressobj(31)
-        while left > 0:
-            want = skip if skip else min(step, left)
-            try:
-                out = inflater.decompress(data, want)
-            except Exception:
-                raise ReadError(None, "damaged gzip data") from None
-            data = inflater.unconsumed_tail
-            if skip:
-                skip -= len(out)
-            elif out:
-                left -= len(out)
-                yield out
-            if inflater.eof:
-                data = inflater.unused_data
-                break
-            if not out:
-                raise ReadError(None, "truncated data")
-        else:  # all voxels out, this member unfinished: let zlib check its checksum (and the rest)
-            verify_rest(inflater, data)
-            return
-    verify_rest(None, data)
+        left -= len(out)
+        yield out
+    members.finish()
 
 
 def _whole_pieces(outputs: Iterator[bytes], piece: int) -> Iterator[bytes]:
