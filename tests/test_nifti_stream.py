@@ -169,10 +169,9 @@ def test_pieces_are_whole_multiples_of_8_across_gzip_members(tmp_path):
     assert zlib.crc32(np.concatenate(pieces).tobytes()) == zlib.crc32(a.ravel(order="F").tobytes())
 
 
-def test_zero_voxel_pair_is_scored_like_the_whole_volume_path(tmp_path, monkeypatch):
+def test_zero_voxel_pair_is_refused_on_both_paths(tmp_path, monkeypatch):
     paths = [save(tmp_path / f"{s}.nii.gz", np.zeros((4, 5, 0), np.uint8)) for s in ("gt", "pred")]
     pair = Pair("c", *paths)
-    outcome = score_pair(pair, Settings())
-    assert isinstance(outcome, CaseResult) and outcome.counts.n_voxels == 0
-    whole = whole_volume(pair, Settings(), monkeypatch)
-    assert isinstance(whole, CaseResult) and whole.counts.labels.size == outcome.counts.labels.size == 0
+    for outcome in (score_pair(pair, Settings()), whole_volume(pair, Settings(), monkeypatch)):
+        assert isinstance(outcome, CaseError)
+        assert outcome.message == f"{paths[0]}: has no voxels (shape (4, 5, 0))"

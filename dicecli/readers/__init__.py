@@ -82,7 +82,8 @@ def preload(paths) -> None:
 def read_volume(path: str) -> Volume:
     """Decode ``path`` with the reader its suffix names.
 
-    Raises ReadError for unsupported suffixes and for every decoding failure.
+    Raises ReadError for unsupported suffixes, for every decoding failure and
+    for an image with no voxels (an axis of size 0), which no score could use.
     """
     path = str(path)
     module_name = _reader_name(path)
@@ -90,6 +91,8 @@ def read_volume(path: str) -> Volume:
         raise ReadError(path, f"unsupported file type (expected one of {', '.join(SUFFIXES)})")
     reader = importlib.import_module(f".{module_name}", __name__)
     volume = reader.read(path)
+    if 0 in volume.array.shape:
+        raise ReadError(path, f"has no voxels (shape {tuple(volume.array.shape)})")
     if volume.axes is None and module_name in _AXES:
         volume = dataclasses.replace(volume, axes=_AXES[module_name])
     return volume

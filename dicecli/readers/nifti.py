@@ -6,9 +6,11 @@ Values are what the file means, never the raw codes:
   float64 masks) in native byte order
 - ``scl_slope``/``scl_inter`` set -> ``stored * slope + inter`` in float64
 
-Axes of size 1 at index 3 or later are dropped ((x, y, z, 1) -> (x, y, z));
+Trailing axes of size 1 from index 3 on are dropped ((x, y, z, 1, 1) -> (x, y, z));
 a real fourth axis (x, y, z, c) is kept, reported as ``channel_axis`` 3, for
-the caller to judge against the ground truth (softmax outputs).
+the caller to judge against the ground truth (softmax outputs). Any other
+shape (1D, a real fifth axis such as (x, y, z, 1, c), an axis of size 0) is
+refused from the header, before the voxels are inflated.
 ``spacing_mm`` is the voxel size per kept axis (converted to mm when the header
 says metres or microns); ``affine`` is the 4x4 voxel-to-world matrix as stored
 (float64, never reoriented; see :mod:`.nifti_header`). RGB and complex voxels
@@ -51,13 +53,32 @@ def read(path: str) -> Volume:
     return volume_of(path, header, data)
 
 
+def kept_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` without its trailing axes of size 1 from index 3 on: 2, 3 or 4 axes (x, y, z, c).
+
+    ReadError (no path) for any other shape and for a shape with no voxels.
+    """
+    if 0 in shape:
+        raise ReadError(None, f"has no voxels (shape {shape})")
+    ndim = len(shape)
+    while ndim > 3 and shape[ndim - 1] == 1:
+        ndim -= 1
+    if not 2 <= ndim <= 4:
+        raise ReadError(None, f"image of shape {shape}: dice reads 2D, 3D or 4D (x, y, z, channels) NIfTI images "
+                              "(trailing axes of size 1 are dropped)")
+    return shape[:ndim]
+
+
 def volume_of(path: str, header: NiftiHeader, data: np.ndarray) -> Volume:
     """The Volume of native-order voxels ``data`` (shaped as ``header.shape``): trailing axes of
-    size 1 dropped, spacing in mm, the affine checked."""
-    keep = [i for i, n in enumerate(data.shape) if i < 3 or n != 1]
-    if len(keep) < data.ndim:
-        data = data.reshape([data.shape[i] for i in keep])
-    spacing = tuple(header.zooms[i] * header.unit_to_mm for i in keep if i < len(header.zooms))
+    size 1 dropped (see kept_shape), spacing in mm, the affine checked."""
+    try:
+        shape = kept_shape(tuple(data.shape))
+    except ReadError as exc:
+        raise ReadError(path, exc.reason) from None
+    if shape != data.shape:
+        data = data.reshape(shape)
+    spacing = tuple(z * header.unit_to_mm for z in header.zooms[:len(shape)])
     affine = header.affine
     if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
         raise ReadError(path, "invalid orientation: the affine is not a finite 4x4 matrix")
@@ -76,6 +97,7 @@ def _load(path: str, file_size: int) -> tuple[NiftiHeader, np.ndarray]:
     compressed = path.lower().endswith(".gz")
     head = gunzip(stored, _HEAD_BYTES) if compressed else stored[:_HEAD_BYTES]
     header = parse_header(head)
+    kept_shape(header.shape)
     count = int(np.prod(header.shape, dtype=object))
     _check_size(path, header.shape, header.dtype, header.offset, file_size)
     needed = header.offset + count * header.dtype.itemsize

@@ -23,7 +23,7 @@ from ..errors import ReadError
 from ..volume import Volume
 from ._common import check_file, read_bytes
 from .gzip_members import GzipMembers, gunzip
-from .nifti import _HEAD_BYTES, _check_size, volume_of
+from .nifti import _HEAD_BYTES, _check_size, kept_shape, volume_of
 from .nifti_header import parse_header
 
 #: Decompressed bytes (= voxels) per piece: big enough to amortise per-piece work,
@@ -69,14 +69,12 @@ def open_stream(path: str) -> VoxelStream | None:
     stored = read_bytes(path)
     try:
         header = parse_header(gunzip(stored, _HEAD_BYTES))
+        kept = kept_shape(header.shape)
     except ReadError as exc:
         raise ReadError(path, exc.reason) from None
     except Exception:  # damaged gzip data: the whole-file reader says what is wrong
         raise ReadError(path, "damaged gzip data") from None
-    if header.dtype != np.uint8 or header.slope is not None:
-        return None
-    kept = [n for i, n in enumerate(header.shape) if i < 3 or n != 1]
-    if len(kept) not in (2, 3):
+    if header.dtype != np.uint8 or header.slope is not None or len(kept) == 4:
         return None
     _check_size(path, header.shape, header.dtype, header.offset, file_size)
     stand_in = np.broadcast_to(np.zeros((), dtype=np.uint8), header.shape)

@@ -1,0 +1,114 @@
+"""Hostile files: each is refused by its reader with one line naming the file and the real reason,
+before any big allocation and in bounded work, and the other cases of a run are still scored.
+
+Expected shapes, sizes and values come from the files as written here (numpy, nibabel,
+tifffile), never from dice.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+
+import nibabel as nib
+import numpy as np
+import pytest
+import tifffile
+
+from dicecli.errors import ReadError
+from dicecli.readers import read_volume
+
+GT = np.zeros((6, 5, 4), np.uint8)
+GT[1:4, 1:4, 1:3] = 1
+RAW_PYTHON_ERRORS = ("division", "modulo", "tuple", "NoneType", "object", "argument", "unpack", "index out")
+
+
+def nifti(path, array, cls=nib.Nifti1Image):
+    nib.save(cls(array, np.eye(4), dtype=array.dtype), str(path))
+
+
+def refused(path, *words: str) -> str:
+    with pytest.raises(ReadError) as info:
+        read_volume(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    for word in words:
+        assert word in message, message
+    assert not any(raw in message for raw in RAW_PYTHON_ERRORS), message
+    return message
+
+
+# --- zero-voxel images ------------------------------------------------------------------------
+
+ZERO_VOXEL_WRITERS = {
+    "a.nii.gz": lambda p: nifti(p, np.zeros((4, 5, 0), np.uint8)),
+    "b.nii": lambda p: nifti(p, np.zeros((0, 5), np.int16)),
+    "c.npy": lambda p: np.save(p, np.zeros((3, 0), np.uint8)),
+    "d.npz": lambda p: np.savez(p, np.zeros((0, 4, 4), np.float32)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_VOXEL_WRITERS))
+def test_zero_voxel_image_is_refused(tmp_path, name):
+    ZERO_VOXEL_WRITERS[name](tmp_path / name)
+    shape = {"a": (4, 5, 0), "b": (0, 5), "c": (3, 0), "d": (0, 4, 4)}[name[0]]
+    refused(tmp_path / name, f"has no voxels (shape {shape})")
+
+
+def test_zero_voxel_pairs_through_the_cli(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir()
+    pred.mkdir()
+    for name, write in ZERO_VOXEL_WRITERS.items():
+        write(gt / name)
+        write(pred / name)
+    nifti(gt / "ok.nii.gz", GT)
+    nifti(pred / "ok.nii.gz", GT)
+    run = subprocess.run([sys.executable, "-m", "dicecli", "score", str(gt), str(pred), "--format", "json",
+                          "-j", "1"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3, run.stderr
+    errors = sorted(line for line in run.stderr.splitlines() if line.startswith("dice: error:"))
+    assert len(errors) == 4 and all("has no voxels" in line for line in errors), run.stderr
+    assert [c["case"] for c in json.loads(run.stdout)["cases"]] == ["ok"]
+
+
+# --- NIfTI shapes --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("shape", [(6, 5, 4, 1, 1, 1, 2), (6, 5, 4, 1, 3), (6, 5, 4, 2, 3), (120,)])
+def test_nifti_shapes_beyond_x_y_z_c_are_refused(tmp_path, suffix, shape):
+    path = tmp_path / f"pred{suffix}"
+    nifti(path, np.zeros(shape, np.uint8))
+    refused(path, f"image of shape {shape}")
+
+
+@pytest.mark.parametrize("shape, kept, channel_axis", [
+    ((6, 5, 4, 1, 1), (6, 5, 4), None),
+    ((6, 5, 4, 2, 1, 1, 1), (6, 5, 4, 2), 3),
+    ((6, 5, 1, 3), (6, 5, 1, 3), 3),
+    ((6, 5), (6, 5), None),
+])
+def test_documented_nifti_shapes_are_read(tmp_path, shape, kept, channel_axis):
+    path = tmp_path / "ok.nii.gz"
+    nifti(path, np.arange(np.prod(shape), dtype=np.uint8).reshape(shape))
+    volume = read_volume(str(path))
+    assert volume.array.shape == kept and volume.channel_axis == channel_axis
+    np.testing.assert_array_equal(volume.array, np.asanyarray(nib.load(str(path)).dataobj).reshape(kept))
+
+
+def test_7d_nifti_is_not_scored_as_a_softmax(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir()
+    pred.mkdir()
+    nifti(gt / "c.nii.gz", GT)
+    soft = np.stack([1.0 - GT, GT], axis=-1).astype(np.float32).reshape(6, 5, 4, 1, 1, 1, 2)
+    nifti(pred / "c.nii.gz", soft)
+    run = subprocess.run([sys.executable, "-m", "dicecli", "score", str(gt), str(pred), "--format", "json"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3
+    assert f"dice: error: {pred / 'c.nii.gz'}: image of shape (6, 5, 4, 1, 1, 1, 2)" in run.stderr
+
+
