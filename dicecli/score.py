@@ -12,8 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ValueKindError
+
 #: Voxels counted per chunk; bounds the wide temporaries np.bincount makes (8 bytes each).
 CHUNK_VOXELS = 1 << 21
+
+#: Largest label value counted: labels are reported as int64.
+MAX_LABEL = 2**63 - 1
 
 #: Statuses of one (case, class) score.
 OK, BOTH_EMPTY, GT_EMPTY, PRED_EMPTY = "ok", "both_empty", "gt_empty", "pred_empty"
@@ -75,7 +80,8 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     """Count TP, FP and FN for every label value present in ``gt`` or ``pred``.
 
     Both arrays must have the same shape and a non-negative integer (or bool)
-    dtype; the caller checks values. Label 0 is counted like any other label.
+    dtype; the caller checks values, except that uint64 values above
+    MAX_LABEL raise ValueKindError. Label 0 is counted like any other label.
     ignore: voxels whose ground truth is this value leave every count (nnU-Net
     semantics); a prediction of ``ignore`` elsewhere is no class's foreground.
     One streaming pass in chunks of ``CHUNK_VOXELS``: 8-byte words that are 0 in
@@ -84,6 +90,9 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     """
     if gt.shape != pred.shape:
         raise ValueError(f"shapes differ: {gt.shape} vs {pred.shape}")
+    for labels in (gt, pred):
+        if labels.dtype == np.uint64 and labels.size and int(labels.max()) > MAX_LABEL:
+            raise ValueKindError(None, label_too_large(int(labels.max())))
     g, p = _flat_pair(_as_unsigned(gt), _as_unsigned(pred))
     if g.dtype != p.dtype:
         wide = np.promote_types(g.dtype, p.dtype)
@@ -108,6 +117,11 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     else:
         skipped = _tally_words(g, p, tally, lambda a: np.searchsorted(values, a).astype(compact))
     return _finish(tally, values, skipped, int(g.size), ignore)
+
+
+def label_too_large(value: int) -> str:
+    """The message refusing a label that cannot be kept exactly."""
+    return f"label value {value} is too large (labels must be below 2**63)"
 
 
 class ByteLabelCounter:

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from dicecli.errors import ReadError
+from dicecli.errors import ReadError, ValueKindError
 from dicecli.readers import read_volume
+from dicecli.score import count_labels
 
 GT = np.zeros((6, 5, 4), np.uint8)
 GT[1:4, 1:4, 1:3] = 1
@@ -112,3 +113,57 @@ def test_7d_nifti_is_not_scored_as_a_softmax(tmp_path):
     assert f"dice: error: {pred / 'c.nii.gz'}: image of shape (6, 5, 4, 1, 1, 1, 2)" in run.stderr
 
 
+# --- labels that int64 cannot hold ---------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [2**63, 2**64 - 1])
+@pytest.mark.parametrize("suffix", [".npy", ".nii.gz", ".tif"])
+def test_uint64_labels_of_2_63_or_more_are_refused_naming_the_file(tmp_path, value, suffix):
+    array = np.zeros((6, 5), np.uint64)
+    array[2, 2] = value
+    path = tmp_path / f"big{suffix}"
+    {".npy": lambda: np.save(path, array), ".nii.gz": lambda: nifti(path, array),
+     ".tif": lambda: tifffile.imwrite(path, array)}[suffix]()
+    refused(path, f"label value {value} is too large (labels must be below 2**63)")
+
+
+def test_largest_int64_label_is_kept(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir()
+    pred.mkdir()
+    array = np.zeros((6, 5), np.uint64)
+    array[1:3, 1:3] = 2**63 - 1
+    np.save(gt / "c.npy", array)
+    np.save(pred / "c.npy", array)
+    run = subprocess.run([sys.executable, "-m", "dicecli", "score", str(gt), str(pred), "--format", "json"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    classes = json.loads(run.stdout)["cases"][0]["classes"]
+    assert classes[str(2**63 - 1)]["tp"] == 4
+
+
+def test_whole_float_labels_of_2_63_or_more_are_an_input_error(tmp_path):
+    """1e19 is a whole float: it becomes a uint64 label that int64 counts cannot hold."""
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir()
+    pred.mkdir()
+    for name in ("big", "ok"):
+        np.save(gt / f"{name}.npy", GT[..., 1].astype(np.float64))
+        np.save(pred / f"{name}.npy", GT[..., 1].astype(np.float64))
+    np.save(pred / "big.npy", np.where(GT[..., 1] > 0, 1e19, 0.0))
+    run = subprocess.run([sys.executable, "-m", "dicecli", "score", str(gt), str(pred), "--format", "json"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert (f"dice: error: {pred / 'big.npy'}: label value 10000000000000000000 is too large "
+            "(labels must be below 2**63)") in run.stderr
+    assert [c["case"] for c in json.loads(run.stdout)["cases"]] == ["ok"]
+
+
+def test_count_labels_refuses_uint64_labels_it_cannot_keep():
+    a = np.zeros(10, np.uint64)
+    b = a.copy()
+    b[3] = 2**63
+    with pytest.raises(ValueKindError, match="label value 9223372036854775808 is too large"):
+        count_labels(a, b)
+    b[3] = 2**63 - 1
+    counts = count_labels(a, b)
+    assert counts.labels.tolist() == [0, 2**63 - 1] and counts.fp.tolist() == [0, 1]

@@ -12,7 +12,10 @@ import dataclasses
 import importlib
 import os
 
+import numpy as np
+
 from ..errors import ReadError
+from ..score import MAX_LABEL, label_too_large
 from ..volume import Volume
 
 # Longest suffixes first so ".nii.gz" wins over ".gz". Matched case-insensitively.
@@ -82,8 +85,9 @@ def preload(paths) -> None:
 def read_volume(path: str) -> Volume:
     """Decode ``path`` with the reader its suffix names.
 
-    Raises ReadError for unsupported suffixes, for every decoding failure and
-    for an image with no voxels (an axis of size 0), which no score could use.
+    Raises ReadError for unsupported suffixes, for every decoding failure, for
+    an image with no voxels (an axis of size 0), which no score could use, and
+    for uint64 values of 2**63 or more, which no label count can keep.
     """
     path = str(path)
     module_name = _reader_name(path)
@@ -93,6 +97,10 @@ def read_volume(path: str) -> Volume:
     volume = reader.read(path)
     if 0 in volume.array.shape:
         raise ReadError(path, f"has no voxels (shape {tuple(volume.array.shape)})")
+    if volume.array.dtype == np.uint64:
+        top = int(volume.array.max())
+        if top > MAX_LABEL:
+            raise ReadError(path, label_too_large(top))
     if volume.axes is None and module_name in _AXES:
         volume = dataclasses.replace(volume, axes=_AXES[module_name])
     return volume
