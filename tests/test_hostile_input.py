@@ -42,6 +42,56 @@ def refused(path, *words: str) -> str:
     return message
 
 
+# --- .npy / .npz whose header promises more than the file holds ----------------------------------
+
+def npy_header(shape, descr="<u1") -> bytes:
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}"
+    text = text.ljust(117) + "\n"  # 128 header bytes, as numpy aligns them
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode()
+
+
+def test_npy_claiming_a_huge_shape_names_both_sizes(tmp_path):
+    path = tmp_path / "huge.npy"
+    path.write_bytes(npy_header((100_000, 100_000, 1_000)) + bytes(72))
+    assert path.stat().st_size == 200
+    message = refused(path, "header promises shape (100000, 100000, 1000)", "10000000000000 bytes",
+                      "holds 72 bytes")
+    assert "memory" not in message
+
+
+def test_npy_one_byte_short(tmp_path):
+    path = tmp_path / "short.npy"
+    np.save(path, np.arange(24, dtype="<i2").reshape(4, 6))
+    path.write_bytes(path.read_bytes()[:-1])
+    refused(path, "48 bytes", "holds 47 bytes")
+
+
+def test_npz_member_claiming_a_huge_shape(tmp_path):
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("probabilities.npy", npy_header((2, 50_000, 50_000, 500), "<f4") + bytes(40))
+    message = refused(path, "'probabilities.npy'", "10000000000000 bytes", "holds 40 bytes")
+    assert "memory" not in message
+
+
+def test_npz_with_a_wrong_crc_is_refused(tmp_path):
+    path = tmp_path / "crc.npz"
+    np.savez(path, probabilities=np.zeros((2, 6, 5), np.float32))
+    data = bytearray(path.read_bytes())
+    at = data.index(b"\x93NUMPY") + 200  # a data byte of the stored member
+    data[at] ^= 0x40
+    path.write_bytes(bytes(data))
+    refused(path, "CRC")
+
+
+def test_npy_bool_bytes_read_as_numpy_reads_them(tmp_path):
+    path = tmp_path / "b.npy"
+    path.write_bytes(npy_header((2, 3), "|b1") + bytes([0, 1, 7, 255, 0, 2]))
+    expected = np.load(path).astype(np.uint8)  # numpy casts every non-zero byte to 1
+    array = read_volume(str(path)).array
+    np.testing.assert_array_equal(array.view(np.uint8) if array.dtype == bool else array, expected)
+
+
 # --- zero-voxel images ------------------------------------------------------------------------
 
 ZERO_VOXEL_WRITERS = {
