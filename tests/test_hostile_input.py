@@ -19,7 +19,7 @@ import pytest
 import tifffile
 
 from dicecli.errors import ReadError, ValueKindError
-from dicecli.readers import read_volume
+from dicecli.readers import read_volume, tiff_directories
 from dicecli.score import count_labels
 
 GT = np.zeros((6, 5, 4), np.uint8)
@@ -40,6 +40,112 @@ def refused(path, *words: str) -> str:
         assert word in message, message
     assert not any(raw in message for raw in RAW_PYTHON_ERRORS), message
     return message
+
+
+# --- TIFF: directory chains --------------------------------------------------------------------
+
+def chained_tiff(path, n_pages: int, back_to: int | None) -> None:
+    """A classic little-endian TIFF of ``n_pages`` 8x8 uint8 pages sharing one strip; the last
+    directory points back to page ``back_to`` (a loop), or ends the chain when None."""
+    tags = [(256, 3, 8), (257, 3, 8), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8), (277, 3, 1),
+            (278, 3, 8), (279, 4, 64)]
+    size = 2 + 12 * len(tags) + 4
+    first = 8 + 64
+    out = bytearray(b"II*\x00" + struct.pack("<I", first) + bytes(range(64)))
+    for page in range(n_pages):
+        out += struct.pack("<H", len(tags))
+        for code, kind, value in tags:
+            out += struct.pack("<HHI", code, kind, 1) + struct.pack("<I" if kind == 4 else "<HH", value,
+                                                                    *([] if kind == 4 else [0]))
+        following = page + 1 if page + 1 < n_pages else back_to
+        out += struct.pack("<I", 0 if following is None else first + following * size)
+    path.write_bytes(bytes(out))
+
+
+def test_the_tiff_builder_writes_what_tifffile_reads(tmp_path):
+    chained_tiff(tmp_path / "ok.tif", 3, None)
+    assert tifffile.imread(tmp_path / "ok.tif").shape == (3, 8, 8)
+
+
+@pytest.mark.parametrize("n_pages, back_to", [(1, 0), (150, 60), (130, 0)])
+def test_tiff_directory_loops_are_refused(tmp_path, n_pages, back_to):
+    chained_tiff(tmp_path / "loop.tif", n_pages, back_to)
+    refused(tmp_path / "loop.tif", "loops back", f"after {n_pages} pages")
+
+
+def test_tiff_loop_through_the_cli_ends(tmp_path):
+    """The file that made dice read forever (tifffile checks for loops only at page 100)."""
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    for folder in (gt, pred):
+        folder.mkdir()
+        chained_tiff(folder / "ok.tif", 2, None)
+        chained_tiff(folder / "loop.tif", 2, None)
+    chained_tiff(pred / "loop.tif", 150, 60)
+    assert (pred / "loop.tif").stat().st_size < 20_000
+    run = subprocess.run([sys.executable, "-m", "dicecli", "score", str(gt), str(pred), "--format", "json"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3
+    assert run.stderr.count("dice: error:") == 1 and f"{pred / 'loop.tif'}: damaged TIFF file" in run.stderr
+    assert [c["case"] for c in json.loads(run.stdout)["cases"]] == ["ok"]
+
+
+def test_more_pages_than_the_limit_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(tiff_directories, "MAX_PAGES", 4)
+    chained_tiff(tmp_path / "four.tif", 4, None)
+    assert read_volume(str(tmp_path / "four.tif")).array.shape == (4, 8, 8)
+    chained_tiff(tmp_path / "five.tif", 5, None)
+    refused(tmp_path / "five.tif", "more than 4 pages")
+
+
+def patched_tiff(path, tag: int, *, value=None, code=None, kind=None) -> None:
+    """A tifffile-written 12x10 uint8 TIFF with one entry of the first directory changed."""
+    tifffile.imwrite(path, np.arange(120, dtype=np.uint8).reshape(12, 10), photometric="minisblack")
+    data = bytearray(path.read_bytes())
+    first = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, first)[0]):
+        at = first + 2 + 12 * i
+        if struct.unpack_from("<H", data, at)[0] == tag:
+            if code is not None:
+                struct.pack_into("<H", data, at, code)
+            if kind is not None:
+                struct.pack_into("<H", data, at + 2, kind)
+            if value is not None:
+                struct.pack_into("<I", data, at + 8, value)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(tag=256, value=0), ["page 1 gives image width 0"]),
+    (dict(tag=257, value=0), ["page 1 gives image length 0"]),
+    (dict(tag=278, value=0), ["rows per strip 0"]),
+    (dict(tag=257, code=999), ["page 1 gives no image length"]),
+    (dict(tag=256, kind=86), ["page 1 gives no image width"]),  # an invalid TIFF type: tifffile drops the tag
+])
+def test_tiff_size_tags_that_make_no_image(tmp_path, change, words):
+    patched_tiff(tmp_path / "bad.tif", **change)
+    refused(tmp_path / "bad.tif", "damaged TIFF file", *words)
+
+
+def test_tiff_tiles_larger_than_the_file_can_hold(tmp_path):
+    path = tmp_path / "tiles.tif"
+    tifffile.imwrite(path, np.zeros((48, 40), np.uint8), tile=(16, 16), compression="zlib")
+    data = bytearray(path.read_bytes())
+    first = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, first)[0]):
+        at = first + 2 + 12 * i
+        if struct.unpack_from("<H", data, at)[0] == 323:  # TileLength: 3.5e9 rows, a 56 GB tile
+            struct.pack_into("<HHII", data, at, 323, 4, 1, 3523215376)
+    path.write_bytes(bytes(data))
+    refused(path, "tiles of 3523215376 x 16 pixels")
+
+
+def test_tifffile_errors_are_worded_not_leaked(tmp_path):
+    """Each raw failure inside tifffile becomes a reason in the TIFF's terms."""
+    path = tmp_path / "zero.tif"
+    tifffile.imwrite(path, np.zeros((4, 12, 10), np.uint8), photometric="minisblack")  # shaped description
+    data = path.read_bytes().replace(b'{"shape": [4, 12, 10]}', b'{"shape": [4, 12, 1\xff]}')
+    path.write_bytes(data)
+    refused(path, "damaged TIFF file", "image description")
 
 
 # --- .npy / .npz whose header promises more than the file holds ----------------------------------
