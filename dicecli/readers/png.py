@@ -12,13 +12,16 @@ Mode to dtype, values as stored:
 
 Anything else (LA, RGB, RGBA, PA, CMYK, ...) is refused: a mask is single-channel.
 Animated PNGs are refused too. Images above ``MAX_PIXELS`` pixels are refused from
-the header, before any pixel is decoded. No spacing (pHYs is ignored), no affine.
+the header, before any pixel is decoded. Every chunk up to IEND must pass its
+CRC-32 check (pillow skips those of the pixel data). No spacing (pHYs is
+ignored), no affine.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -48,6 +51,8 @@ def read(path: str) -> Volume:
     path = str(path)
     file_size = check_file(path, probe_open=False)
     data = read_bytes(path)
+    if data.startswith(_SIGNATURE):
+        _check_chunks(path, data)
     header = _ihdr(data[:26])
     if header is not None:
         width, height, depth, _ = header
@@ -88,6 +93,30 @@ def read(path: str) -> Volume:
     if mode == "L" and header is not None and header[2] in (2, 4) and header[3] == 0:
         array = array // (255 // (2 ** header[2] - 1))  # undo pillow's 0..255 stretch
     return Volume(array=array, path=path)
+
+
+def _check_chunks(path: str, data: bytes) -> None:
+    """Refuse a PNG whose chunks, up to IEND, are cut short or fail their CRC-32 (pillow does not
+    check those of the pixel data, IDAT). Bytes after IEND are ignored, as PNG readers do."""
+    at = len(_SIGNATURE)
+    while True:
+        if at + 8 > len(data):
+            raise ReadError(path, "truncated data: the PNG ends before its IEND chunk")
+        size = int.from_bytes(data[at:at + 4], "big")
+        kind = data[at + 4:at + 8]
+        end = at + 8 + size
+        if end + 4 > len(data):
+            raise ReadError(path, f"truncated data: the PNG ends inside chunk {_chunk_name(kind)} at byte {at}")
+        if zlib.crc32(data[at + 4:end]) != int.from_bytes(data[end:end + 4], "big"):
+            raise ReadError(path, f"damaged PNG file: chunk {_chunk_name(kind)} at byte {at} fails its CRC-32 "
+                                  "check (the file is corrupt)")
+        if kind == b"IEND":
+            return
+        at = end + 4
+
+
+def _chunk_name(kind: bytes) -> str:
+    return kind.decode("ascii") if kind.isalpha() else f"0x{kind.hex()}"
 
 
 def _too_big(width: int, height: int) -> str:
