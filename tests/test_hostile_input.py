@@ -89,6 +89,13 @@ def test_tiff_loop_through_the_cli_ends(tmp_path):
     assert [c["case"] for c in json.loads(run.stdout)["cases"]] == ["ok"]
 
 
+def test_tiff_cut_inside_a_directory_says_truncated(tmp_path):
+    chained_tiff(tmp_path / "cut.tif", 5, None)
+    data = (tmp_path / "cut.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[:72 + 2 * 114 + 1])  # one byte into page 3's directory
+    refused(tmp_path / "cut.tif", "page 3", "truncated")
+
+
 def test_more_pages_than_the_limit_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(tiff_directories, "MAX_PAGES", 4)
     chained_tiff(tmp_path / "four.tif", 4, None)

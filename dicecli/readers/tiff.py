@@ -169,7 +169,7 @@ def _describe(exc: BaseException, path: str) -> str:
         return f"damaged TIFF file ({text})"
     if "incompatible keyframe" in text:
         return "damaged TIFF file (its pages do not share one layout)"
-    if isinstance(exc, EOFError) or "failed to read" in text or "truncated" in text.lower():
+    if isinstance(exc, EOFError) or re.search(r"failed to read|truncated|unpack requires", text, re.I):
         return "not a valid TIFF file (truncated data)"
     if "COMPRESSION" in text:
         return f"unsupported TIFF compression ({text})"
@@ -186,7 +186,7 @@ def _logged_words(message: str) -> str:
     inner = re.search(r"raised \w+\((['\"])(.*)\1\)", message)
     head = re.sub(r"\s+raised\s+", ": ", message[:inner.start()] if inner else message).strip(" ,")
     words = f"{head}: {inner.group(2).strip()}" if inner and head else inner.group(2) if inner else head
-    return _printable(words)
+    return _printable(re.sub(r"unpack requires a buffer of \d+ bytes", "the file ends there (truncated)", words))
 
 
 def _printable(text: str) -> str:
