@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
 
 from dicecli.errors import ReadError, ValueKindError
 from dicecli.readers import read_volume, tiff_directories
@@ -330,3 +331,32 @@ def test_count_labels_refuses_uint64_labels_it_cannot_keep():
     b[3] = 2**63 - 1
     counts = count_labels(a, b)
     assert counts.labels.tolist() == [0, 2**63 - 1] and counts.fp.tolist() == [0, 1]
+
+
+# --- PNG chunks ----------------------------------------------------------------------------------
+
+def _png_bytes(tmp_path) -> tuple[bytes, int, int]:
+    """A 12x10 grey PNG as pillow writes it (IHDR, one IDAT, IEND), and where its IDAT's data
+    start and end."""
+    Image.fromarray(np.arange(120, dtype=np.uint8).reshape(12, 10), mode="L").save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    start = data.index(b"IDAT") + 4
+    return data, start, start + int.from_bytes(data[start - 8:start - 4], "big")
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("IDAT CRC-32 flipped", "chunk IDAT at byte 33 fails its CRC-32 check"),
+    ("cut inside the zlib checksum", "truncated data: the PNG ends inside chunk IDAT at byte 33"),
+    ("IEND missing", "truncated data: the PNG ends before its IEND chunk"),
+])
+def test_damaged_png_chunks_are_refused_though_pillow_decodes_them(tmp_path, damage, words):
+    """libpng refuses these files; pillow checks neither the CRC-32 of IDAT nor that IEND comes."""
+    data, start, end = _png_bytes(tmp_path)
+    bad = {"IDAT CRC-32 flipped": data[:end] + bytes([data[end] ^ 1]) + data[end + 1:],
+           "cut inside the zlib checksum": data[:end - 2],
+           "IEND missing": data[:-12]}[damage]
+    path = tmp_path / "bad.png"
+    path.write_bytes(bad)
+    with Image.open(path) as image:
+        np.testing.assert_array_equal(np.asarray(image).ravel(), np.arange(120))
+    refused(path, words)
