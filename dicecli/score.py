@@ -91,8 +91,9 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     if gt.shape != pred.shape:
         raise ValueError(f"shapes differ: {gt.shape} vs {pred.shape}")
     for labels in (gt, pred):
-        if labels.dtype == np.uint64 and labels.size and int(labels.max()) > MAX_LABEL:
-            raise ValueKindError(None, label_too_large(int(labels.max())))
+        top = int(labels.max()) if labels.dtype == np.uint64 and labels.size else 0
+        if top > MAX_LABEL:
+            raise ValueKindError(None, label_too_large(top))
     g, p = _flat_pair(_as_unsigned(gt), _as_unsigned(pred))
     if g.dtype != p.dtype:
         wide = np.promote_types(g.dtype, p.dtype)

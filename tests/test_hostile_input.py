@@ -97,6 +97,16 @@ def test_tiff_cut_inside_a_directory_says_truncated(tmp_path):
     refused(tmp_path / "cut.tif", "page 3", "truncated")
 
 
+def test_overlapping_tiff_directories_are_refused(tmp_path):
+    """Directory A (4 entries) points at byte 12 of itself: directory B reads its entry count (2)
+    from A's first entry and its entries from A's next two. Real files never share bytes so."""
+    entries = [(300, 4, 1, 2 << 16), (256, 3, 1, 8), (257, 3, 1, 8), (0, 0, 0, 0)]
+    a = struct.pack("<H", 4) + b"".join(struct.pack("<HHII", *e) for e in entries) + struct.pack("<I", 8 + 12)
+    path = tmp_path / "overlap.tif"
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + a)
+    refused(path, "damaged TIFF file: its 2 image directories overlap", "62 bytes")
+
+
 def test_more_pages_than_the_limit_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(tiff_directories, "MAX_PAGES", 4)
     chained_tiff(tmp_path / "four.tif", 4, None)

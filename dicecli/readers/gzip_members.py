@@ -33,7 +33,7 @@ CHECK_STEP = 1 << 20
 _CHECKSUM = re.compile(r"check|crc", re.I)  # zlib "incorrect data check", ISA-L "Incorrect checksum"
 
 
-def truncated() -> ReadError:
+def _truncated() -> ReadError:
     return ReadError(None, "truncated data: the gzip data end inside a member (no end-of-member "
                            "checksum; the file was cut short)")
 
@@ -96,7 +96,7 @@ class GzipMembers:
             self._data, self._inflater = self._inflater.unused_data, None
             self._members += 1
         elif not out and len(self._data) == before:
-            raise truncated()  # no input left to go on with, and the member is not over
+            raise _truncated()  # no input left to go on with, and the member is not over
         return out
 
 

@@ -55,7 +55,8 @@ def read(path: str) -> Volume:
     except MemoryError:
         raise ReadError(path, "not enough memory to load the array") from None
     except Exception as exc:  # zipfile and zlib on a damaged archive
-        raise ReadError(path, f"not a valid .npz file ({_zip_reason(exc)})") from None
+        reason = _zip_reason(exc) if npz else "damaged data"
+        raise ReadError(path, f"not a valid {'.npz' if npz else 'NumPy'} file ({reason})") from None
     if array.dtype == bool:
         array = array.view(np.uint8) != 0  # numpy's reading of any non-zero byte
     elif not array.dtype.isnative:
@@ -150,7 +151,7 @@ def _choose(names: list[str]) -> str:
 
 
 def _zip_reason(exc: BaseException) -> str:
-    """A real reason for a zip failure, never a bare Python error text."""
+    """A real reason for a failure inside zipfile or zlib, never a bare Python error text."""
     if isinstance(exc, EOFError):
         return "truncated data"
     if isinstance(exc, zlib.error):

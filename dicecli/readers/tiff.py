@@ -18,8 +18,8 @@ No spacing, no affine.
 
 Before tifffile sees a file, its chain of image directories (one per page) is
 walked by :mod:`.tiff_directories`: a chain that loops, holds more than
-``MAX_PAGES`` pages or gives a size of 0 is refused, so the work done on a
-hostile file is bounded by its size and MAX_PAGES, never by a clock. Messages
+its ``MAX_PAGES`` pages or gives a size of 0 is refused, so the work done on
+a hostile file is bounded by its size and MAX_PAGES, never by a clock. Messages
 give the reason in the TIFF's terms, never a bare Python error.
 """
 
@@ -36,7 +36,7 @@ import tifffile
 from ..errors import ReadError
 from ..volume import Volume
 from ._common import check_file, first_line
-from .tiff_directories import MAX_PAGES, check_directories  # noqa: F401 (MAX_PAGES: documented limit)
+from .tiff_directories import check_directories
 
 MAX_BYTES = 2**34  # 16 GiB of decoded pixels: beyond that the header is not believed
 MAX_RATIO = 2**16  # compressed pixels expanding more than this are not believed either
