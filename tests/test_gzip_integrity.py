@@ -69,22 +69,28 @@ RAW = nifti_bytes(labels())
 GZ = member(RAW)
 EXTRA = member(b"more bytes after the voxels" * 20)  # a valid member nobody needs for the voxels
 
-# name -> (the file's bytes, words its error message must hold)
-DAMAGED = {
-    "last 4 bytes (the length) cut": (GZ[:-4], "truncated"),
-    "whole trailer cut": (GZ[:-8], "truncated"),
-    "cut inside the deflate data": (GZ[:len(GZ) * 3 // 4], "truncated"),
-    "CRC-32 wrong": (flip(GZ, len(GZ) - 8), "checksum"),
-    "length wrong": (flip(GZ, len(GZ) - 1), "checksum"),
-    "trailing garbage": (GZ + b"this is not gzip", "trailing garbage"),
-    "one stray byte after the member": (GZ + b"\x1f", "trailing garbage"),
-    "garbage between members": (GZ + b"junk" + EXTRA, "trailing garbage"),
-    "second member cut": (GZ + EXTRA[:-3], "truncated"),
-    "second member's CRC-32 wrong": (GZ + flip(EXTRA, len(EXTRA) - 6), "checksum"),
-    "voxels split over members, last cut": (member(RAW[:900]) + member(RAW[900:])[:-2], "truncated"),
-    "voxels split over members, first CRC wrong": (flip(member(RAW[:900]), len(member(RAW[:900])) - 7)
-                                                   + member(RAW[900:]), "checksum"),
-}
+
+def damaged(raw: bytes) -> dict[str, tuple[bytes, str]]:
+    """name -> (gzip bytes of ``raw`` damaged so, words the error message must hold)."""
+    gz = member(raw)
+    first = member(raw[:900])
+    return {
+        "last 4 bytes (the length) cut": (gz[:-4], "truncated"),
+        "whole trailer cut": (gz[:-8], "truncated"),
+        "cut inside the deflate data": (gz[:len(gz) * 3 // 4], "truncated"),
+        "CRC-32 wrong": (flip(gz, len(gz) - 8), "checksum"),
+        "length wrong": (flip(gz, len(gz) - 1), "checksum"),
+        "trailing garbage": (gz + b"this is not gzip", "trailing garbage"),
+        "one stray byte after the member": (gz + b"\x1f", "trailing garbage"),
+        "garbage between members": (gz + b"junk" + EXTRA, "trailing garbage"),
+        "second member cut": (gz + EXTRA[:-3], "truncated"),
+        "second member's CRC-32 wrong": (gz + flip(EXTRA, len(EXTRA) - 6), "checksum"),
+        "voxels split over members, last cut": (first + member(raw[900:])[:-2], "truncated"),
+        "voxels split over members, first CRC wrong": (flip(first, len(first) - 7) + member(raw[900:]), "checksum"),
+    }
+
+
+DAMAGED = damaged(RAW)
 # name -> bytes Python's gzip accepts: read as the same voxels
 VALID = {
     "one member": GZ,
@@ -222,3 +228,26 @@ def test_mutated_nifti_gz_is_refused_or_scored_exactly(tmp_path, seed_name):
         assert got == want
         outcomes["scored"] += 1
     assert outcomes["error"] > 40 and outcomes["scored"] > 20, outcomes  # both outcomes exercised
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_mgz_is_checked_like_nii_gz(tmp_path, name):
+    """nibabel stops reading a .mgz at the end of its data: the gzip trailer is checked by dice."""
+    data, words = damaged(nib.MGHImage(labels(), np.eye(4)).to_bytes())[name]
+    path = write(tmp_path, "bad.mgz", data)
+    with pytest.raises((OSError, EOFError, zlib.error)):
+        gzip.decompress(data)
+    with pytest.raises(ReadError) as info:
+        read_volume(path)
+    assert str(info.value).startswith(f"{path}: ") and words in str(info.value)
+
+
+def test_valid_mgz_reads_as_nibabel_reads_it(tmp_path):
+    path = tmp_path / "ok.mgz"
+    nib.save(nib.MGHImage(labels(), np.diag([0.5, 0.7, 2.0, 1.0])), str(path))
+    (tmp_path / "padded.mgz").write_bytes(path.read_bytes() + bytes(5))
+    for p in (path, tmp_path / "padded.mgz"):
+        volume = read_volume(str(p))
+        np.testing.assert_array_equal(volume.array, np.asanyarray(nib.load(str(path)).dataobj))
+        np.testing.assert_allclose(volume.affine, nib.load(str(path)).affine)
+        assert volume.spacing_mm == tuple(float(z) for z in nib.load(str(path)).header.get_zooms())

@@ -370,3 +370,18 @@ def test_damaged_png_chunks_are_refused_though_pillow_decodes_them(tmp_path, dam
     with Image.open(path) as image:
         np.testing.assert_array_equal(np.asarray(image).ravel(), np.arange(120))
     refused(path, words)
+
+
+@pytest.mark.parametrize("shape", [(6, 5, 4, 1, 1, 1, 2), (6, 5, 4, 1, 3)])
+def test_analyze_shapes_beyond_x_y_z_c_are_refused(tmp_path, shape):
+    path = tmp_path / "pred.hdr"
+    nib.save(nib.AnalyzeImage(np.zeros(shape, np.uint8), np.eye(4)), str(path))
+    assert np.asanyarray(nib.load(str(path)).dataobj).shape == shape
+    refused(path, f"image of shape {shape}")
+
+
+def test_mgh_with_a_fourth_axis_keeps_it_as_channels(tmp_path):
+    path = tmp_path / "soft.mgz"
+    nib.save(nib.MGHImage(np.zeros((6, 5, 4, 3), np.float32), np.eye(4)), str(path))
+    volume = read_volume(str(path))
+    assert volume.array.shape == (6, 5, 4, 3) and volume.channel_axis == 3

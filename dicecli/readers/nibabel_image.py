@@ -4,8 +4,9 @@ nibabel reads them as it reads NIfTI: (x, y, z) arrays (``axes`` "xyz"),
 ``scl_slope``/``scl_inter``-style scaling applied (values become floats), the
 affine as nibabel gives it (``img.affine``, voxel to RAS mm), spacing from the
 header's zooms. Trailing axes of size 1 beyond the third are dropped; a real
-fourth axis is kept as a channel axis (hint 3), as for NIfTI. A .hdr needs its
-.img beside it.
+fourth axis is kept as a channel axis (hint 3), any other shape refused, as for
+NIfTI. A .mgz is inflated here, every gzip member checked as for .nii.gz (nibabel
+stops reading before the checksum). A .hdr needs its .img beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 
 from ..errors import ReadError
 from ..volume import Volume
-from ._common import check_file, first_line
+from ._common import check_file, first_line, read_bytes
+from .gzip_members import gunzip_all
+from .nifti import kept_shape
 
 
 def read(path: str) -> Volume:
@@ -32,10 +35,15 @@ def read(path: str) -> Volume:
     except ImportError:
         raise ReadError(path, "reading this format needs nibabel: pip install nibabel") from None
     try:
-        image = nibabel.load(path)
+        if path.lower().endswith(".mgz"):
+            image = nibabel.MGHImage.from_bytes(gunzip_all(read_bytes(path)))
+        else:
+            image = nibabel.load(path)
         data = np.asanyarray(image.dataobj)
         zooms = tuple(float(z) for z in image.header.get_zooms())
         affine = np.asarray(image.affine, dtype=np.float64)
+    except ReadError as exc:
+        raise ReadError(path, exc.reason) from None
     except MemoryError:
         raise ReadError(path, "not enough memory to decode the image") from None
     except Exception as exc:
@@ -44,11 +52,11 @@ def read(path: str) -> Volume:
         raise ReadError(path, f"holds {data.dtype} values: a mask holds one number per voxel")
     if not data.dtype.isnative:
         data = data.astype(data.dtype.newbyteorder("="))
-    keep = [i for i, n in enumerate(data.shape) if i < 3 or n != 1]
-    if len(keep) < data.ndim:
-        data = data.reshape([data.shape[i] for i in keep])
-    if data.ndim > 4:
-        raise ReadError(path, f"has shape {data.shape}; a mask is 2D or 3D, or 3D plus one channel axis")
-    spacing = tuple(zooms[i] for i in keep if i < len(zooms)) or None
+    try:
+        shape = kept_shape(tuple(data.shape))
+    except ReadError as exc:
+        raise ReadError(path, exc.reason) from None
+    data = data.reshape(shape)
+    spacing = zooms[:len(shape)] or None
     return Volume(array=data, path=path, spacing_mm=spacing, affine=affine,
                   channel_axis=3 if data.ndim == 4 else None, axes="xyz")

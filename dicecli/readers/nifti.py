@@ -64,7 +64,7 @@ def kept_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     while ndim > 3 and shape[ndim - 1] == 1:
         ndim -= 1
     if not 2 <= ndim <= 4:
-        raise ReadError(None, f"image of shape {shape}: dice reads 2D, 3D or 4D (x, y, z, channels) NIfTI images "
+        raise ReadError(None, f"image of shape {shape}: dice reads 2D, 3D or 4D (x, y, z, channels) images "
                               "(trailing axes of size 1 are dropped)")
     return shape[:ndim]
 
