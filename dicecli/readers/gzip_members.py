@@ -43,13 +43,15 @@ class GzipMembers:
     """The inflated bytes of ``stored`` (concatenated gzip members), read in order.
 
     ``read`` hands out inflated bytes; ``finish`` inflates and checks whatever is
-    left. Every problem raises ReadError (see the module docstring).
+    left. ``inflated`` counts the bytes inflated so far. Every problem raises
+    ReadError (see the module docstring).
     """
 
     def __init__(self, stored: bytes):
         self._data = stored  # compressed bytes not yet consumed by an inflater
         self._inflater = None  # the member being inflated; None between members
         self._members = 0  # members inflated to their end
+        self.inflated = 0
 
     def read(self, size: int) -> bytes:
         """The next ``size`` inflated bytes, across members; fewer only when the last member
@@ -91,7 +93,8 @@ class GzipMembers:
         except MemoryError:
             raise
         except Exception as exc:  # zlib.error, isal_zlib.error: bad data or trailer
-            raise _damaged(exc) from None
+            raise damaged(exc) from None
+        self.inflated += len(out)
         self._data = self._inflater.unconsumed_tail
         if self._inflater.eof:
             self._data, self._inflater = self._inflater.unused_data, None
@@ -101,10 +104,11 @@ class GzipMembers:
         return out
 
 
-def _damaged(exc: BaseException) -> ReadError:
+def damaged(exc: BaseException, what: str = "gzip data") -> ReadError:
+    """The ReadError for an inflater's exception ``exc`` on ``what``."""
     if _CHECKSUM.search(str(exc)):
-        return ReadError(None, "damaged gzip data: a checksum does not match (the file is corrupt)")
-    return ReadError(None, "damaged gzip data: invalid compressed data (the file is corrupt)")
+        return ReadError(None, f"damaged {what}: a checksum does not match (the file is corrupt)")
+    return ReadError(None, f"damaged {what}: invalid compressed data (the file is corrupt)")
 
 
 def gunzip_all(stored: bytes) -> bytes:

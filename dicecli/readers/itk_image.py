@@ -10,6 +10,8 @@ against 0.23 s for pynrrd, with the same import cost (README, Formats).
 - ``spacing_mm`` per array axis (ITK's x, y, z spacing reversed); ``affine`` maps
   array indices (z, y, x) to RAS millimetres like a NIfTI affine (ITK's LPS
   direction and origin with x and y negated), so geometry compares across formats.
+- Compressed voxel data are inflated to their end and checked first
+  (:mod:`.itk_payload`): SimpleITK checks no checksum.
 - A vector image (several components per voxel: a layered .seg.nrrd, an RGB
   picture) is refused: a mask holds one label per voxel. Export layered Slicer
   segmentations as a label map, or split the layers.
@@ -21,7 +23,8 @@ import numpy as np
 
 from ..errors import ReadError
 from ..volume import Volume
-from ._common import check_file, first_line
+from ._common import check_file
+from .itk_payload import check_payload
 
 EXTRA = "itk"
 
@@ -43,6 +46,10 @@ def read(path: str) -> Volume:
     except ImportError as exc:
         raise ReadError(path, str(exc)) from None
     try:
+        payload = check_payload(path)  # SimpleITK checks no checksum of compressed data
+    except ReadError as exc:
+        raise ReadError(exc.path or path, exc.reason) from None
+    try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)
         reader.ReadImageInformation()
@@ -53,6 +60,8 @@ def read(path: str) -> Volume:
         dimension = reader.GetDimension()
         if dimension not in (2, 3):
             raise ReadError(path, f"is {dimension}D; a mask must be 2D or 3D")
+        if payload is not None:
+            _check_payload_size(path, payload, reader, sitk)
         image = reader.Execute()
         array = sitk.GetArrayFromImage(image)
     except ReadError:
@@ -69,6 +78,22 @@ def read(path: str) -> Volume:
     return Volume(array=array, path=path, spacing_mm=spacing, affine=_affine(image), axes="zyx")
 
 
+def _check_payload_size(path: str, payload: tuple[int, bool], reader, sitk) -> None:
+    """Refuse compressed data holding fewer voxel bytes than the header's size needs (SimpleITK
+    would fill the rest with stale memory), or more when the header says they fit exactly."""
+    held, exact = payload
+    itemsize = {sitk.sitkUInt8: 1, sitk.sitkInt8: 1, sitk.sitkUInt16: 2, sitk.sitkInt16: 2,
+                sitk.sitkUInt32: 4, sitk.sitkInt32: 4, sitk.sitkUInt64: 8, sitk.sitkInt64: 8,
+                sitk.sitkFloat32: 4, sitk.sitkFloat64: 8}.get(reader.GetPixelID())
+    if itemsize is None:
+        return  # refused later by its dtype
+    size = tuple(int(n) for n in reader.GetSize())
+    needed = int(np.prod(size, dtype=object)) * itemsize
+    if held < needed or (exact and held != needed):
+        raise ReadError(path, f"damaged file: its compressed data hold {held} bytes of voxels, the header's "
+                              f"size {' x '.join(map(str, size))} needs {needed}")
+
+
 def _affine(image) -> np.ndarray:
     """4x4 map from array indices (z, y, x) or (y, x) to RAS mm (NIfTI's world)."""
     n = image.GetDimension()
@@ -83,9 +108,16 @@ def _affine(image) -> np.ndarray:
 
 
 def _describe(exc: BaseException, path: str) -> str:
-    """SimpleITK's messages run over many lines; keep the line that says what went wrong."""
+    """SimpleITK's messages run over many lines, starting with a C++ source location; keep the
+    line that says what went wrong: its Description, teem's last NRRD complaint, or ITK's error."""
     lines = [line.strip() for line in str(exc).replace(path, "file").splitlines() if line.strip()]
     for line in lines:
         if "Description:" in line:
             return line.split("Description:", 1)[1].strip()[:150]
-    return (first_line(exc, path)[:150] or type(exc).__name__)
+    nrrd = [line.split(":", 1)[1].strip() for line in lines if line.startswith("[nrrd]") and ":" in line]
+    if nrrd and nrrd[-1]:
+        return nrrd[-1][:150]
+    for line in lines:
+        if line.startswith("ITK ERROR:") and "): " in line:
+            return line.split("): ", 1)[1].strip()[:150]
+    return "SimpleITK cannot decode it (a damaged or truncated file?)"
