@@ -200,7 +200,7 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
     try:
         gt = open_stream(pair.gt)
         pred = open_stream(pair.pred) if gt is not None else None
-        if gt is None or pred is None or gt.volume.array.shape != pred.volume.array.shape or not gt.n_voxels:
+        if gt is None or pred is None or gt.volume.array.shape != pred.volume.array.shape:
             return None
         if settings.geometry != "ignore" and geometry_mismatch(gt.volume, pred.volume):
             return None

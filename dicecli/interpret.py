@@ -40,6 +40,8 @@ def _chunks(flat: np.ndarray):
 
 
 def _smallest_uint(max_value: int) -> type:
+    if max_value > 2**63 - 1:  # counts are int64: such a label could not be kept exactly
+        raise ValueKindError(None, f"label value {max_value} is too large (labels must be below 2**63)")
     for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
         if max_value <= np.iinfo(dtype).max:
             return dtype
