@@ -53,7 +53,7 @@ def parse_min_dice(specs: Iterable[str]) -> tuple[float | None, tuple[tuple[str,
     Raises ValueError (with a one-line reason) on bad syntax, a bar outside
     [0, 1], two defaults or a class given twice.
     """
-    from .names import parse_keyed
+    from .keys import parse_keyed
 
     return parse_keyed(specs, option="--min-dice", parse_value=_bar, example="a Dice bar such as 0.85 or 1=0.9")
 

@@ -1,0 +1,96 @@
+"""The import rules of DESIGN.md, checked on the source (an AST walk, no import needed):
+
+- only the CLI imports click; nothing imports the CLI but ``python -m dicecli``;
+- rich only in reporters (report/*, the progress bar) and the CLI;
+- the numeric core imports numpy, the standard library, errors and other core modules only:
+  it never sees a path, a reader or a reporter;
+- heavy optional libraries (SimpleITK, distributed) only where they are the point, and lazily.
+"""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "dicecli"
+CORE = {"score", "metrics", "aggregate", "interpret", "channels", "alignment", "sweep", "classes", "stats", "gate",
+        "keys", "errors"}
+STDLIB = set(sys.stdlib_module_names)
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        yield name, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def imports(tree: ast.AST, module: str, *, top_level_only: bool = False):
+    """(imported module name, line, is top-level) for every import in ``tree``, relative ones resolved."""
+    package = module.rsplit(".", 1)[0] if not module.endswith("__init__") else module.rsplit(".", 1)[0]
+    body = tree.body if top_level_only else None
+    nodes = body if body is not None else ast.walk(tree)
+    top = {id(n) for n in tree.body}
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno, id(node) in top
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            yield target, node.lineno, id(node) in top
+            if node.module is None or node.level:
+                for alias in node.names:  # from . import x
+                    yield f"{target}.{alias.name}", node.lineno, id(node) in top
+
+
+ALL = dict(modules())
+
+
+def short(name: str) -> str:
+    return name.removeprefix("dicecli.")
+
+
+@pytest.mark.parametrize("module", sorted(ALL))
+def test_only_the_cli_imports_click(module):
+    if module == "dicecli.cli":
+        return
+    found = [line for target, line, _ in imports(ALL[module], module) if target.split(".")[0] == "click"]
+    assert not found, f"{module} imports click (line {found[0]})"
+
+
+@pytest.mark.parametrize("module", sorted(ALL))
+def test_nothing_imports_the_cli(module):
+    if module in ("dicecli.cli", "dicecli.__main__"):
+        return
+    found = [line for target, line, _ in imports(ALL[module], module) if target == "dicecli.cli"]
+    assert not found, f"{module} imports the CLI (line {found[0]})"
+
+
+@pytest.mark.parametrize("module", sorted(ALL))
+def test_rich_only_in_reporters(module):
+    if module.startswith("dicecli.report.") or module in ("dicecli.cli", "dicecli.progress"):
+        return
+    found = [line for target, line, _ in imports(ALL[module], module) if target.split(".")[0] == "rich"]
+    assert not found, f"{module} imports rich (line {found[0]})"
+
+
+@pytest.mark.parametrize("module", sorted(f"dicecli.{m}" for m in CORE))
+def test_core_imports_numpy_and_core_only(module):
+    for target, line, _ in imports(ALL[module], module):
+        root = target.split(".")[0]
+        if root in STDLIB or root == "numpy" or root == "__future__":
+            continue
+        assert target.startswith("dicecli.") and short(target).split(".")[0] in CORE, (
+            f"{module} (core) imports {target} (line {line})")
+
+
+@pytest.mark.parametrize("module", sorted(ALL))
+def test_heavy_optional_libraries_are_imported_lazily(module):
+    for target, line, top in imports(ALL[module], module):
+        if target.split(".")[0] in ("SimpleITK", "distributed", "dask"):
+            assert not top, f"{module} imports {target} at module level (line {line}): keep it lazy"
