@@ -25,8 +25,6 @@ from .score import ByteLabelCounter, CaseCounts, count_labels
 from .settings import Settings
 
 SOFTMAX, MULTILABEL, REGIONS, MISSING = "softmax", "multilabel", "regions", "missing"
-#: Prediction kinds whose foreground comes from a threshold.
-THRESHOLDED = (PROBABILITY, MULTILABEL, REGIONS)
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,6 +28,8 @@ from .errors import ValueKindError
 from .score import CHUNK_VOXELS
 
 LABELS, PROBABILITY = "labels", "probability"
+#: How a prediction was read (CaseResult.pred_kind) when its foreground came from a threshold.
+THRESHOLDED = (PROBABILITY, "multilabel", "regions")
 PRED_KINDS = ("auto", "labels", "prob")
 #: An integer prediction with at least this many distinct non-zero values absent
 #: from its ground truth looks like a quantised probability map.

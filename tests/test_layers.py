@@ -94,3 +94,19 @@ def test_heavy_optional_libraries_are_imported_lazily(module):
     for target, line, top in imports(ALL[module], module):
         if target.split(".")[0] in ("SimpleITK", "distributed", "dask"):
             assert not top, f"{module} imports {target} at module level (line {line}): keep it lazy"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in ALL if m.startswith("dicecli.report.")))
+def test_reporters_never_import_the_api_at_run_time(module):
+    for target, line, _ in imports(ALL[module], module):
+        assert target not in ("dicecli.evaluate", "dicecli.case", "dicecli.cluster") or _type_only(ALL[module], line), (
+            f"{module} imports {target} at run time (line {line}); reporters consume records")
+
+
+def _type_only(tree: ast.AST, line: int) -> bool:
+    """Is the import on ``line`` inside ``if TYPE_CHECKING:``?"""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            if any(getattr(child, "lineno", None) == line for child in ast.walk(node)):
+                return True
+    return False

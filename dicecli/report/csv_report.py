@@ -11,7 +11,10 @@ from __future__ import annotations
 import csv
 import io
 
-from ..evaluate import Evaluation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
+    from ..evaluate import Evaluation
 from .records import case_records
 
 COLUMNS = ("case", "class", "dice", "tp", "fp", "fn", "status", "gt", "pred", "pred_kind")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import uuid
 
-from ..evaluate import Evaluation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
+    from ..evaluate import Evaluation
 from .records import run_record
 
 

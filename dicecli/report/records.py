@@ -9,7 +9,10 @@ import math
 from dataclasses import asdict
 
 from .. import __version__
-from ..evaluate import Evaluation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
+    from ..evaluate import Evaluation
 
 SCHEMA = 1
 METRIC = "hard_dice"

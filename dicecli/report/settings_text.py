@@ -16,7 +16,7 @@ EMPTY_RULE_TEXT = {
 
 def _threshold_text(run: Evaluation) -> str:
     s = run.settings
-    from ..case import THRESHOLDED
+    from ..interpret import THRESHOLDED
 
     if run.cases and not any(c.pred_kind in THRESHOLDED for c in run.cases):
         return "no threshold (no prediction was thresholded)"

@@ -9,7 +9,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..evaluate import Evaluation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
+    from ..evaluate import Evaluation
 from .settings_text import class_text, settings_line
 
 WIDE_CASE_TABLE_MAX_CLASSES = 8
