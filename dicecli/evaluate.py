@@ -22,7 +22,6 @@ import numpy as np
 from .allocator import keep_freed_memory
 from .aggregate import MetricSummary, Summary, summarize, summarize_metric
 from .case import CaseError, CaseResult, score_pair
-from .interpret import THRESHOLDED
 from .classes import ClassSpec, build_classes
 from .errors import UsageError
 from .metrics import metric, soft_dice
