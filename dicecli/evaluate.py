@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .allocator import keep_freed_memory
-from .aggregate import MetricSummary, Summary, summarize, summarize_metric
+from .aggregate import MetricSummary, Summary, summarize, summarize_columns, summarize_metric
 from .case import CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
 from .errors import UsageError
@@ -339,10 +339,8 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
              for name in settings.metrics if name != "dice"}
     total = int(n_voxels.sum())
     summaries = {
-        name: tuple(
-            summarize_metric(table[:, c], pooled=float(metric(name, tp[:, c].sum(), fp[:, c].sum(), fn[:, c].sum(),
-                                                              total, empty_both=settings.empty_both)))
-            for c in range(len(classes)))
+        name: summarize_columns(table, metric(name, tp.sum(axis=0), fp.sum(axis=0), fn.sum(axis=0), total,
+                                              empty_both=settings.empty_both))
         for name, table in extra.items()
     }
     soft = None

@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import UsageError
 from .alignment import AXIS_ORDERS
+from .classes import first_duplicate
 from .geometry import GEOMETRY_MODES
 from .interpret import PRED_KINDS
 from .metrics import METRICS, parse_metrics
@@ -176,7 +177,7 @@ class Settings:
                 raise UsageError(f"label {value} has two names: {seen[value]!r} and {name!r}")
             seen[value] = name
         keys = [n for n, _ in self.label_names] + [n for n, _ in self.regions]
-        duplicate = next((k for k in keys if keys.count(k) > 1), None)
+        duplicate = first_duplicate(keys)
         if duplicate is not None:
             raise UsageError(f"name {duplicate!r} is used twice (label names and regions share one namespace)")
 

@@ -6,7 +6,8 @@ Undefined values are None (JSON null, empty CSV cell), never NaN.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+
+import numpy as np
 
 from .. import __version__
 from typing import TYPE_CHECKING
@@ -30,8 +31,9 @@ def class_key(label: int) -> str:
     return str(int(label))
 
 
-def _stats(summary) -> dict:
-    return {k: (number(v) if isinstance(v, float) else v) for k, v in asdict(summary).items()}
+def _stats(s) -> dict:
+    """A ClassSummary as a dict (summaries hold Python floats, already None where undefined)."""
+    return s._asdict()
 
 
 def settings_record(run: Evaluation) -> dict:
@@ -77,28 +79,29 @@ def volume_ml(mm3) -> float | None:
     return None if value is None else float(f"{value / 1000.0:.12g}")
 
 
+def _numbers(row) -> list:
+    """A table row as Python floats, None where undefined (one tolist, not a call per cell)."""
+    return [v if v is None or math.isfinite(v) else None for v in np.asarray(row, dtype=np.float64).tolist()]
+
+
 def case_records(run: Evaluation) -> list[dict]:
+    """One record per case, each with a record per class (built from whole table rows: runs can have
+    tens of thousands of classes)."""
     out = []
-    extra = list(run.metrics.items())
+    keys = run.keys
     for row, case in enumerate(run.cases):
-        classes = {}
-        for col, key in enumerate(run.keys):
-            record = {
-                "dice": number(run.dice[row, col]),
-                "tp": int(run.tp[row, col]),
-                "fp": int(run.fp[row, col]),
-                "fn": int(run.fn[row, col]),
-                "status": str(run.status[row, col]),
-            }
-            for name, table in extra:
-                record[name] = number(table[row, col])
-            if run.soft_dice is not None:
-                record["soft_dice"] = number(run.soft_dice[row, col])
-            if case.voxel_volume_mm3 is not None:  # volumes only where the spacing is known
-                gt_mm3, pred_mm3 = run.gt_volume_mm3[row, col], run.pred_volume_mm3[row, col]
-                record.update(gt_volume_mm3=volume_mm3(gt_mm3), pred_volume_mm3=volume_mm3(pred_mm3),
-                              gt_volume_ml=volume_ml(gt_mm3), pred_volume_ml=volume_ml(pred_mm3))
-            classes[key] = record
+        columns = {"dice": _numbers(run.dice[row]), "tp": run.tp[row].tolist(), "fp": run.fp[row].tolist(),
+                   "fn": run.fn[row].tolist(), "status": run.status[row].tolist()}
+        for name, table in run.metrics.items():
+            columns[name] = _numbers(table[row])
+        if run.soft_dice is not None:
+            columns["soft_dice"] = _numbers(run.soft_dice[row])
+        if case.voxel_volume_mm3 is not None:  # volumes only where the spacing is known
+            gt_mm3, pred_mm3 = run.gt_volume_mm3[row].tolist(), run.pred_volume_mm3[row].tolist()
+            columns.update(gt_volume_mm3=[volume_mm3(v) for v in gt_mm3], pred_volume_mm3=[volume_mm3(v) for v in pred_mm3],
+                           gt_volume_ml=[volume_ml(v) for v in gt_mm3], pred_volume_ml=[volume_ml(v) for v in pred_mm3])
+        names = list(columns)
+        classes = {key: dict(zip(names, cells)) for key, cells in zip(keys, zip(*columns.values()))}
         out.append({"case": case.case, "gt": case.gt, "pred": case.pred,
                     "pred_kind": case.pred_kind, "prob_scale": case.prob_scale,
                     "axes_reversed": case.axes_reversed,

@@ -16,6 +16,9 @@ if TYPE_CHECKING:  # reporters take the records; they never call the API that bu
 from .settings_text import class_text, settings_line
 
 WIDE_CASE_TABLE_MAX_CLASSES = 8
+#: Class rows of the summary table; the rest are counted in one row (JSON and CSV hold them all).
+#: A person reads 200 rows at most, and rich takes ~1.5 ms a row to lay out.
+MAX_TABLE_ROWS = 200
 METRIC_HEADERS = {"iou": "IoU", "precision": "precision", "recall": "recall", "specificity": "specificity",
                   "volume_similarity": "vol. sim.", "soft_dice": "soft Dice"}
 
@@ -35,9 +38,12 @@ def summary_table(run: Evaluation) -> Table:
     extra = list(run.metric_summaries.items())
     for name, _ in extra:
         table.add_column(f"{METRIC_HEADERS.get(name, name)} mean", justify="right")
-    for col, (spec, s) in enumerate(zip(run.classes, run.summary.classes)):
+    for col, (spec, s) in enumerate(zip(run.classes[:MAX_TABLE_ROWS], run.summary.classes)):
         table.add_row(class_text(spec), str(s.n), str(s.n_undefined), fmt(s.mean), fmt(s.std), fmt(s.median),
                       fmt(s.min), fmt(s.max), fmt(s.pooled), *(fmt(per_class[col].mean) for _, per_class in extra))
+    if len(run.classes) > MAX_TABLE_ROWS:
+        table.add_row(f"… {len(run.classes) - MAX_TABLE_ROWS:,} more", style="dim")
+        table.caption = f"{MAX_TABLE_ROWS} of {len(run.classes):,} classes shown: --format csv or json has them all"
     table.add_section()
     table.add_row("overall", "", "", fmt(run.summary.mean), "", "", "", "", fmt(run.summary.pooled),
                   *([""] * len(extra)), style="bold")
