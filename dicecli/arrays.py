@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .errors import UsageError
+from .instances import LESION_COUNTS
 from .volume import Volume
 
 GT_NAME, PRED_NAME = "<gt array>", "<pred array>"
@@ -37,6 +38,11 @@ class ClassScore:
     metrics: the other metrics asked for ({"iou": 0.5, ...}, None when undefined),
         and "soft_dice" with ``soft=True``.
     gt_volume_mm3, pred_volume_mm3: with ``spacing``, the two masks' volumes in mm3.
+    objects: with ``instances=True`` or ``connected_components=True``, one dict per IoU threshold
+        (``iou_thresholds``, default (0.5,)): iou_threshold, n_gt, n_pred, tp, fp, fn, iou_sum,
+        precision, recall, f1, mean_matched_iou, pq, sq, rq (None where undefined).
+    lesion_dice, lesions: with ``lesion_wise=True``, BraTS 2023 lesion-wise Dice and the lesion
+        counts (n_lesions, n_detected, n_fp, n_small).
     """
 
     dice: float | None
@@ -47,11 +53,25 @@ class ClassScore:
     metrics: dict = field(default_factory=dict)
     gt_volume_mm3: float | None = None
     pred_volume_mm3: float | None = None
+    objects: tuple[dict, ...] = ()
+    lesion_dice: float | None = None
+    lesions: dict = field(default_factory=dict)
 
 
 def _number(value) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
+
+
+def _objects(o, col: int) -> tuple[dict, ...]:
+    from .objects import OBJECT_SCORES
+
+    n_gt, n_pred = int(o.n_gt[0, col]), int(o.n_pred[0, col])
+    return tuple({"iou_threshold": t, "n_gt": n_gt, "n_pred": n_pred, "tp": int(o.tp[0, col, k]),
+                  "fp": n_pred - int(o.tp[0, col, k]), "fn": n_gt - int(o.tp[0, col, k]),
+                  "iou_sum": float(o.iou_sum[0, col, k]),
+                  **{name: _number(o.scores[name][0, col, k]) for name in OBJECT_SCORES}}
+                 for k, t in enumerate(o.thresholds))
 
 
 def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float = 0.0, empty_both: str = "nan",
@@ -77,7 +97,9 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
     **options
         Any other field of dicecli.settings.Settings (``regions``, ``metrics``,
         ``soft``, ``pred_kind``, ``prob_scale``, ``multilabel``, ``thresholds``,
-        ``include_background``, ``label_names``).
+        ``include_background``, ``label_names``, ``binary``, ``instances``,
+        ``connected_components``, ``connectivity``, ``iou_thresholds``, ``lesion_wise``,
+        ``lesion_dilation``, ``lesion_min_volume``).
 
     Returns
     -------
@@ -101,6 +123,14 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
     1.0
     >>> score_arrays(gt, np.zeros_like(gt), labels=[1])[1].status
     'pred_empty'
+
+    Instance masks (ids need not agree): foreground Dice, and objects matched at IoU >= 0.5
+
+    >>> cells = np.array([[1, 1, 0, 2, 2], [1, 1, 0, 2, 2]])
+    >>> found = np.array([[7, 7, 0, 0, 3], [7, 7, 0, 0, 3]])
+    >>> match = score_arrays(cells, found, instances=True)[1].objects[0]
+    >>> match["tp"], match["fp"], match["fn"], match["f1"], match["pq"]
+    (2, 0, 0, 1.0, 0.75)
     """
     from .case import score_volumes
     from .evaluate import evaluate_results
@@ -129,6 +159,12 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
         if spacing is not None:
             score = replace(score, gt_volume_mm3=_number(run.gt_volume_mm3[0, col]),
                             pred_volume_mm3=_number(run.pred_volume_mm3[0, col]))
+        if run.objects is not None:
+            score = replace(score, objects=_objects(run.objects, col))
+        if run.lesions is not None:
+            les = run.lesions
+            score = replace(score, lesion_dice=_number(les.lesion_dice[0, col]),
+                            lesions={name: int(getattr(les, name)[0, col]) for name in LESION_COUNTS})
         plain_unnamed = not spec.region and spec.key == str(spec.label)
         out[spec.label if plain_unnamed else spec.key] = score
     return out

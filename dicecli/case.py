@@ -17,6 +17,7 @@ from .channels import argmax_labels, channel_thresholds, multilabel_counts, pain
 from .classes import region_counts
 from .errors import GeometryError, InputError, ValueKindError
 from .geometry import geometry_mismatch
+from .instances import PerClass, lesion_table, object_counts
 from .interpret import (LABELS, PROBABILITY, check_probabilities, default_scale, looks_like_instances,
                         looks_quantised, prediction_labels, to_labels)
 from .pairing import Pair
@@ -48,6 +49,8 @@ class CaseResult:
         quantised probability map (the run warns once).
     instances: both masks look like instance masks (many ids that rarely match;
         the run warns once: per-id Dice means nothing for them).
+    objects: objects and matches per class (settings.objects), dicecli.instances.object_counts.
+    lesions: lesion-wise counts per class (settings.lesion_wise), dicecli.instances.lesion_table.
     """
 
     case: str
@@ -66,6 +69,8 @@ class CaseResult:
     channel_axis: int | None = None
     axes_reversed: bool = False
     axes_unchecked: bool = False
+    objects: PerClass | None = None
+    lesions: PerClass | None = None
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,30 @@ def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
 
 
 def _count(gt_labels: np.ndarray, labels: np.ndarray, settings: Settings) -> dict:
-    """Counts of a label-map prediction, and of every region derived from them."""
-    return _with_regions(count_labels(gt_labels, labels, ignore=settings.ignore_label), settings, gt_labels, labels)
+    """Counts of a label-map prediction, and of every region derived from them; ``maps`` keeps both
+    label maps for the object and lesion counts (score_volumes takes it out). Under --binary and
+    --instances the counts are those of the foreground (any non-zero value) as label 1."""
+    g, p = gt_labels, labels
+    if settings.foreground_only:
+        g, p = _foreground(gt_labels), _foreground(labels)
+    out = _with_regions(count_labels(g, p, ignore=settings.ignore_label), settings, g, p)
+    out["maps"] = (gt_labels, labels)
+    return out
+
+
+def _foreground(labels: np.ndarray) -> np.ndarray:
+    """1 where ``labels`` is non-zero (uint8)."""
+    return (labels != 0).view(np.uint8)
+
+
+def _objects_and_lesions(maps, settings: Settings, voxel_volume_mm3: float | None) -> dict:
+    """CaseResult fields of the object and lesion counts asked for (none unless asked)."""
+    out = {}
+    if maps is not None and settings.objects:
+        out["objects"] = object_counts(*maps, settings)
+    if maps is not None and settings.lesion_wise:
+        out["lesions"] = lesion_table(*maps, settings, voxel_volume_mm3)
+    return out
 
 
 def _with_regions(counts: CaseCounts, settings: Settings, gt_labels=None, labels=None) -> dict:
@@ -173,7 +200,7 @@ def _score_single(gt_labels, array: np.ndarray, settings: Settings) -> dict:
                                                         ignore=settings.ignore_label))
     if kind == LABELS and settings.pred_kind == "auto" and array.dtype.kind in "ui":
         out["quantised"] = _looks_quantised(counts)
-    if kind == LABELS:
+    if kind == LABELS and not settings.objects:
         out["instances"] = _looks_like_instances(counts)
     return out
 
@@ -182,6 +209,7 @@ def _streamable(pair: Pair, settings: Settings) -> bool:
     """Could this case be counted while decompressing (two .nii.gz label maps, plain settings)?"""
     return (pair.pred is not None and pair.gt.lower().endswith(".nii.gz") and pair.pred.lower().endswith(".nii.gz")
             and not settings.soft and not settings.multilabel and settings.channel_axis is None
+            and not settings.foreground_only and not settings.objects and not settings.lesion_wise
             and (settings.pred_kind == "labels" or (settings.pred_kind == "auto" and settings.prob_scale is None)))
 
 
@@ -247,8 +275,10 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
             raise type(exc)(exc.path or pred.path, exc.reason) from None
         scored.update(channel_axis=fit.channel_axis, axes_reversed=fit.reverse,
                       axes_unchecked=fit.also_fits_stored and not str(pred.path).lower().endswith(".npz"))
+    voxel_volume = _voxel_volume(gt)
+    scored.update(_objects_and_lesions(scored.pop("maps", None), settings, voxel_volume))
     return CaseResult(case, gt.path, None if pred is None else pred.path, warnings=tuple(warnings),
-                      voxel_volume_mm3=_voxel_volume(gt), **scored)
+                      voxel_volume_mm3=voxel_volume, **scored)
 
 
 def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:

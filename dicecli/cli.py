@@ -159,6 +159,28 @@ def _one_math_thread() -> None:
               help="Also report: iou, precision, recall, specificity, volume_similarity (comma-separated).")
 @click.option("--soft", is_flag=True, help="Also report soft Dice 2Σpg/(Σp+Σg) of probability maps "
                                            "(a separate column; hard Dice stays).")
+@click.option("--binary", is_flag=True,
+              help="Score the foreground (any non-zero value) against the foreground, as class 1.")
+@click.option("--instances", is_flag=True,
+              help="Instance masks: each non-zero id is one object (ids need not agree between GT and PRED). "
+                   "Reports foreground Dice, and F1, PQ, SQ, RQ of objects matched one-to-one at --iou-threshold.")
+@click.option("--connected-components", is_flag=True,
+              help="Objects are the connected components of each class (of each id with --instances); "
+                   "reports F1, PQ, ... per class as --instances does.")
+@click.option("--connectivity", type=click.Choice(["face", "full"]), default="full", show_default=True,
+              help="Components: face (4 neighbours in 2D, 6 in 3D) or full (8 in 2D, 26 in 3D).")
+@click.option("--iou-threshold", "iou_thresholds", type=click.FloatRange(0, 1, min_open=True), multiple=True,
+              metavar="T", help="Objects match when IoU >= T; the matching is one-to-one with the most pairs, then "
+                                "the largest IoU sum. Repeatable (a row per T; gates use the first).  [default: 0.5]")
+@click.option("--lesion-wise", is_flag=True,
+              help="Also report BraTS 2023 lesion-wise Dice per class: per gt lesion the Dice with the predicted "
+                   "components touching its dilation, 0 for missed lesions and for each false-positive component.")
+@click.option("--lesion-dilation", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Lesion-wise: dilate gt by N steps (18-neighbourhood in 3D, 8 in 2D); lesions whose dilations "
+                   "touch merge, and predictions touching a dilation match (BraTS 2023: 1 or 3).")
+@click.option("--lesion-min-volume", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="MM3",
+              help="Lesion-wise: leave out gt lesions of volume <= MM3 (voxels when the spacing is unknown); "
+                   "BraTS 2023: 50, or 2 for metastases.")
 @click.option("--include-background", is_flag=True, help="Also score label 0 (never in the overall mean).")
 @click.option("--missing-as-empty", is_flag=True,
               help="Score a missing prediction as an empty mask instead of an input error.")
@@ -177,6 +199,11 @@ def _one_math_thread() -> None:
 @click.option("--min-dice", multiple=True, callback=_parse_min_dice, metavar="BAR|CLASS=BAR,...",
               help="Gate: exit 1 unless each class clears its bar. '0.85' = every class; "
                    "'0.8,2=0.9' = default plus per-class bars. Repeatable.")
+@click.option("--min-f1", multiple=True, metavar="BAR|CLASS=BAR,...",
+              help="Gate like --min-dice on the object F1 at the first --iou-threshold (needs --instances or "
+                   "--connected-components). Repeatable.")
+@click.option("--min-pq", multiple=True, metavar="BAR|CLASS=BAR,...",
+              help="Gate like --min-dice on the panoptic quality PQ at the first --iou-threshold. Repeatable.")
 @click.option("--gate-on", type=click.Choice(["mean", "median", "pooled", "min", "cases"]),
               help="Statistic that must clear the bar: mean (default), median, pooled, min, "
                    "or cases (every case with a defined Dice).")
@@ -197,9 +224,11 @@ def _one_math_thread() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
 def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label, label_names, pred_kind,
-          prob_scale, channel_axis, recursive, gt_pattern, pred_pattern, axis_order, pred_suffix, multilabel, metrics, soft, include_background, missing_as_empty,
-          geometry, fmt, json_path, csv_path, junit_path, html_path, min_dice, gate_on, baseline_path, max_drop,
-          per_case, journal_path, resume, scheduler, jobs, quiet, debug):
+          prob_scale, channel_axis, recursive, gt_pattern, pred_pattern, axis_order, pred_suffix, multilabel, metrics, soft,
+          binary, instances, connected_components, connectivity, iou_thresholds, lesion_wise, lesion_dilation,
+          lesion_min_volume, include_background, missing_as_empty,
+          geometry, fmt, json_path, csv_path, junit_path, html_path, min_dice, min_f1, min_pq, gate_on, baseline_path,
+          max_drop, per_case, journal_path, resume, scheduler, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
 
     Cases are paired by file name minus its suffix (.nii.gz, .nii, .png, .tif, .tiff, .npy, .npz);
@@ -209,8 +238,14 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
     order axes oppositely (NIfTI x,y,z; PNG, TIFF, nnU-Net .npz z,y,x) are lined up.
     Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
     """
-    ci = dict(min_dice=min_dice, gate_on=gate_on, baseline_path=baseline_path, max_drop=max_drop,
-              junit_path=junit_path, html_path=html_path, journal=journal_path, resume=resume, scheduler=scheduler)
+    ci = dict(min_dice=min_dice, min_f1=min_f1, min_pq=min_pq, gate_on=gate_on, baseline_path=baseline_path,
+              max_drop=max_drop, junit_path=junit_path, html_path=html_path, journal=journal_path, resume=resume,
+              scheduler=scheduler)
+    if (min_f1 or min_pq) and not (instances or connected_components):
+        raise click.UsageError(f"--min-{'f1' if min_f1 else 'pq'} needs --instances or --connected-components")
+    objects = _object_options(binary=binary, instances=instances, connected_components=connected_components,
+                              connectivity=connectivity, iou_thresholds=iou_thresholds, lesion_wise=lesion_wise,
+                              lesion_dilation=lesion_dilation, lesion_min_volume=lesion_min_volume)
     names, name_regions, region_labels = (), (), ()
     if label_names is not None:
         names, name_regions, region_labels = label_names.names, label_names.regions, label_names.region_order
@@ -221,7 +256,7 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
                  ignore_label=ignore_label, label_names=names, pred_kind=pred_kind, prob_scale=prob_scale,
                  channel_axis=channel_axis, axis_order=axis_order, region_labels=region_labels,
                  pred_suffix=pred_suffix, recursive=recursive, gt_pattern=gt_pattern, pred_pattern=pred_pattern,
-                 multilabel=multilabel, metrics=metrics, soft=soft,
+                 multilabel=multilabel, metrics=metrics, soft=soft, **objects,
                  include_background=include_background,
                  missing_as_empty=missing_as_empty, geometry=geometry, fmt=fmt,
                  json_path=json_path, csv_path=csv_path, per_case=per_case, jobs=jobs,
@@ -242,6 +277,27 @@ def compare(a, b, fmt, debug):
     are listed. Exit status 0 ok, 2 usage error, 3 unreadable or invalid report.
     """
     _run_command(debug, _compare, a, b, fmt=fmt)
+
+
+def _object_options(**options) -> dict:
+    """The object and lesion options as Settings fields; options that need another one are refused."""
+    ctx = click.get_current_context()
+    given = {name for name in options if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE}
+    objects = options["instances"] or options["connected_components"]
+    needs = [("iou_thresholds", objects, "--iou-threshold", "--instances or --connected-components"),
+             ("connectivity", objects or options["lesion_wise"], "--connectivity",
+              "--connected-components or --lesion-wise"),
+             ("lesion_dilation", options["lesion_wise"], "--lesion-dilation", "--lesion-wise"),
+             ("lesion_min_volume", options["lesion_wise"], "--lesion-min-volume", "--lesion-wise")]
+    for name, ok, option, what in needs:
+        if name in given and not ok:
+            raise click.UsageError(f"{option} needs {what}")
+    if options["connectivity"] and "connectivity" in given and options["instances"] and not (
+            options["connected_components"] or options["lesion_wise"]):
+        raise click.UsageError("--connectivity needs --connected-components or --lesion-wise (--instances takes "
+                               "objects from the ids as they are)")
+    options["iou_thresholds"] = tuple(options["iou_thresholds"]) or (0.5,)
+    return options
 
 
 @main.command(context_settings={"max_content_width": 100})
@@ -404,14 +460,23 @@ def _run_command(debug, function, *args, **kwargs) -> None:
     sys.exit(int(status))
 
 
-def _gate_spec(min_dice, gate_on):
-    from .gate import GateSpec
+def _gate_specs(ci) -> tuple:
+    """One GateSpec per gated metric given (--min-dice, --min-f1, --min-pq), Dice first."""
+    from .gate import GateSpec, parse_min_dice
 
-    if min_dice is None:
-        if gate_on is not None:
-            raise UsageError("--gate-on needs --min-dice")
-        return None
-    return GateSpec(min_dice[0], min_dice[1], gate_on or "mean")
+    specs = []
+    if ci["min_dice"] is not None:
+        specs.append(GateSpec(ci["min_dice"][0], ci["min_dice"][1], ci["gate_on"] or "mean"))
+    for metric in ("f1", "pq"):
+        if ci[f"min_{metric}"]:
+            try:
+                default, classes = parse_min_dice(ci[f"min_{metric}"], metric)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            specs.append(GateSpec(default, classes, ci["gate_on"] or "mean", metric))
+    if not specs and ci["gate_on"] is not None:
+        raise UsageError("--gate-on needs --min-dice, --min-f1 or --min-pq")
+    return tuple(specs)
 
 
 def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options) -> ExitStatus:
@@ -422,7 +487,7 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     from .report.preflight import preflight_lines
 
     settings = Settings(**options)
-    spec = _gate_spec(ci["min_dice"], ci["gate_on"])
+    specs = _gate_specs(ci)
     if ci["max_drop"] is not None and not ci["baseline_path"]:
         raise UsageError("--max-drop needs --baseline")
     if ci["resume"] and not ci["journal"]:
@@ -459,15 +524,15 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
         for warning in run.warnings:
             _say("warning", warning)
     gate = baseline_verdict = None
-    if spec is not None:
-        from .gate import check_gate
+    if specs:
+        from .gate import check_gates
 
-        gate = check_gate(run, spec)
+        gate = check_gates(run, specs)
     if baseline is not None:
         from .baseline import check_baseline
 
         baseline_verdict = check_baseline(run, baseline, ci["max_drop"] or 0.0)
-    checks = dict(gate=gate, baseline=baseline_verdict, spec=spec, max_drop=ci["max_drop"] or 0.0)
+    checks = dict(gate=gate, baseline=baseline_verdict, specs=specs, max_drop=ci["max_drop"] or 0.0)
     _emit(run, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=ci["junit_path"],
           html_path=ci["html_path"], per_case=per_case, **checks)
     _ci_messages(run, gate, baseline_verdict)
@@ -499,21 +564,21 @@ def _ci_messages(run, gate, baseline) -> None:
             _say("warning", f"{summary}: cannot append the job summary ({exc.strerror or exc})")
 
 
-def _json_extras(gate, baseline, spec, max_drop) -> dict:
+def _json_extras(gate, baseline, specs, max_drop) -> dict:
     from .baseline import baseline_record
-    from .gate import verdict_record
+    from .gate import specs_record, verdict_record
 
     extra = {}
     if gate is not None:
         extra["gate"] = verdict_record(gate)
     if baseline is not None:
         extra["baseline"] = baseline_record(baseline)
-    settings = {"gate": None if spec is None else spec.record(),
+    settings = {"gate": specs_record(specs) if specs else None,
                 "baseline": None if baseline is None else {"path": baseline.path, "max_drop": max_drop}}
     return {"settings_extra": settings, "extra": extra}
 
 
-def _emit(run, *, fmt, json_path, csv_path, junit_path, html_path, per_case, gate, baseline, spec,
+def _emit(run, *, fmt, json_path, csv_path, junit_path, html_path, per_case, gate, baseline, specs,
           max_drop) -> None:
     """Write requested files (atomically), then print the stdout report."""
     from .outputs import write_atomic
@@ -522,7 +587,7 @@ def _emit(run, *, fmt, json_path, csv_path, junit_path, html_path, per_case, gat
 
     rendered = {}
     if json_path or fmt == "json":
-        rendered["json"] = render_json(run, **_json_extras(gate, baseline, spec, max_drop))
+        rendered["json"] = render_json(run, **_json_extras(gate, baseline, specs, max_drop))
     if csv_path or fmt == "csv":
         rendered["csv"] = render_csv(run)
     if fmt == "markdown":
@@ -541,7 +606,7 @@ def _emit(run, *, fmt, json_path, csv_path, junit_path, html_path, per_case, gat
         from .report.html import render_html
         from .report.records import run_record
 
-        write_atomic(html_path, render_html(run_record(run, **_json_extras(gate, baseline, spec, max_drop))))
+        write_atomic(html_path, render_html(run_record(run, **_json_extras(gate, baseline, specs, max_drop))))
     if fmt in rendered:
         click.echo(rendered[fmt], nl=False)
         return

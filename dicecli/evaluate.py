@@ -24,6 +24,7 @@ from .aggregate import MetricSummary, Summary, summarize, summarize_columns, sum
 from .case import CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
 from .errors import UsageError
+from .instances import LesionTables, ObjectTables, lesion_tables, object_tables
 from .metrics import metric, soft_dice
 from .pairing import Pair, Pairing, pair_paths
 from .readers import preload
@@ -50,6 +51,9 @@ class Evaluation:
     notes: how the run went that is no property of its results (cases taken from a
         journal); printed on stderr, never in a report, so a resumed run's reports
         equal a clean run's.
+    objects: object counts, F1/PQ/... and their summaries per class and IoU threshold
+        (settings.objects), see dicecli.instances.ObjectTables.
+    lesions: lesion-wise Dice per case and class and its summaries (settings.lesion_wise).
     """
 
     settings: Settings
@@ -71,6 +75,8 @@ class Evaluation:
     pred_volume_mm3: np.ndarray | None = None
     metric_summaries: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    objects: ObjectTables | None = None
+    lesions: LesionTables | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -202,7 +208,8 @@ def label_warnings(results: list[CaseResult], classes, settings: Settings) -> li
         out.append(
             f"{len(instances)} case(s) look like instance masks (e.g. {instances[0].pred}: many ids on both sides, "
             "most of which match no id of the other file); instance ids are arbitrary per file, so Dice per id "
-            "value means nothing for them: compare them as objects, or relabel them to classes first")
+            "value means nothing for them: score them with --instances (foreground Dice, and objects matched "
+            "one-to-one by IoU: F1, PQ), or --binary for the foreground Dice alone")
     quantised = [r for r in results if r.quantised]
     if quantised:
         out.append(
@@ -369,6 +376,8 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
         gt_volume_mm3=(tp + fn) * voxel_volume,
         pred_volume_mm3=(tp + fp) * voxel_volume,
         metric_summaries=summaries,
+        objects=object_tables(results, classes, settings) if settings.objects else None,
+        lesions=lesion_tables(results, classes, settings) if settings.lesion_wise else None,
     )
 
 

@@ -16,6 +16,9 @@ A gate is a bar per class (``--min-dice``) and the statistic that must clear it
   with an undefined Dice (both masks empty) are not judged and are counted.
 - Missing predictions never reach the gate: they are input errors, unless
   ``--missing-as-empty`` scored them as empty masks (Dice 0), which can fail it.
+- ``--min-f1`` and ``--min-pq`` gate the object F1 and PQ of each class at the first IoU
+  threshold in the same way (same ``--gate-on``); a case is undefined for them when it has no
+  object on either side.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from typing import Iterable
 import numpy as np
 
 GATE_ON = ("mean", "median", "pooled", "min", "cases")
+#: Gated metrics: Dice per class, and the object scores at the first IoU threshold.
+GATED = ("dice", "f1", "pq")
+METRIC_TEXT = {"dice": "Dice", "f1": "F1", "pq": "PQ"}
 #: Slack for float rounding when comparing a statistic with its bar.
 TOLERANCE = 1e-9
 #: Worst cases listed per failing class.
@@ -35,18 +41,21 @@ MAX_WORST = 5
 ABSENT, UNDEFINED, EMPTY = "absent", "undefined", "no class"
 
 
-def _bar(text: str, where: str) -> float:
+def _bar(text: str, where: str, metric: str = "dice") -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{where}: expected a Dice bar between 0 and 1, got {text!r}") from None
+        raise ValueError(f"{where}: expected a{'n' if metric == 'f1' else ''} {METRIC_TEXT[metric]} bar between 0 "
+                         f"and 1, got {text!r}") from None
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{where}: a Dice bar must be between 0 and 1, got {text!r}")
+        raise ValueError(f"{where}: a{'n' if metric == 'f1' else ''} {METRIC_TEXT[metric]} bar must be between 0 and "
+                         f"1, got {text!r}")
     return value
 
 
-def parse_min_dice(specs: Iterable[str]) -> tuple[float | None, tuple[tuple[str, float], ...]]:
-    """Parse ``--min-dice`` values: "0.85", "liver=0.9,2=0.8", "0.8,2=0.9" (repeatable).
+def parse_min_dice(specs: Iterable[str], metric: str = "dice") -> tuple[float | None, tuple[tuple[str, float], ...]]:
+    """Parse ``--min-dice`` (or ``--min-f1``, ``--min-pq``) values: "0.85", "liver=0.9,2=0.8",
+    "0.8,2=0.9" (repeatable).
 
     Returns (default bar or None, ((key, bar), ...) in the order given); keys are
     resolved against the run's classes by check_gate (label value or name).
@@ -55,7 +64,9 @@ def parse_min_dice(specs: Iterable[str]) -> tuple[float | None, tuple[tuple[str,
     """
     from .keys import parse_keyed
 
-    return parse_keyed(specs, option="--min-dice", parse_value=_bar, example="a Dice bar such as 0.85 or 1=0.9")
+    name = METRIC_TEXT[metric]
+    return parse_keyed(specs, option=f"--min-{metric}", parse_value=lambda text, where: _bar(text, where, metric),
+                       example=f"a{'n' if metric == 'f1' else ''} {name} bar such as 0.85 or 1=0.9")
 
 
 @dataclass(frozen=True)
@@ -65,20 +76,23 @@ class GateSpec:
     default: float | None
     classes: tuple[tuple[str, float], ...] = ()
     gate_on: str = "mean"
+    metric: str = "dice"
 
     def __post_init__(self):
         if self.gate_on not in GATE_ON:
             raise ValueError(f"gate_on must be one of {', '.join(GATE_ON)}")
+        if self.metric not in GATED:
+            raise ValueError(f"metric must be one of {', '.join(GATED)}")
         if self.default is None and not self.classes:
             raise ValueError("a gate needs a default bar or at least one class bar")
 
     @classmethod
-    def parse(cls, specs: Iterable[str], gate_on: str = "mean") -> "GateSpec":
-        default, classes = parse_min_dice(specs)
-        return cls(default, classes, gate_on)
+    def parse(cls, specs: Iterable[str], gate_on: str = "mean", metric: str = "dice") -> "GateSpec":
+        default, classes = parse_min_dice(specs, metric)
+        return cls(default, classes, gate_on, metric)
 
     def record(self) -> dict:
-        return {"min_dice": {"default": self.default, "classes": dict(self.classes)},
+        return {f"min_{self.metric}": {"default": self.default, "classes": dict(self.classes)},
                 "gate_on": self.gate_on}
 
 
@@ -112,6 +126,7 @@ class ClassCheck:
     n: int = 0
     n_undefined: int = 0
     cases: tuple[CaseCheck, ...] = ()
+    metric: str = "dice"
 
     @property
     def failing_cases(self) -> tuple[CaseCheck, ...]:
@@ -132,10 +147,16 @@ class GateVerdict:
     n_cases: int
     n_unscored: int = 0
     smooth: float = 0.0
+    specs: tuple[GateSpec, ...] = ()
+
+    @property
+    def all_specs(self) -> tuple[GateSpec, ...]:
+        """Every gate of the verdict (``--min-dice``, ``--min-f1``, ``--min-pq``)."""
+        return self.specs or (self.spec,)
 
     @property
     def smoothed(self) -> bool:
-        return self.smooth > 0
+        return self.smooth > 0 and any(spec.metric == "dice" for spec in self.all_specs)
 
     @property
     def passed(self) -> bool:
@@ -162,13 +183,25 @@ def worst_cases(names, values: np.ndarray, limit: int = MAX_WORST) -> tuple[tupl
     return tuple((name, value) for value, name in defined[:limit])
 
 
+def gated_values(run, metric: str, column: int):
+    """(per-case values, ClassSummary) of ``metric`` for class ``column`` (objects: at the first
+    IoU threshold)."""
+    if metric == "dice":
+        return run.dice[:, column], run.summary.classes[column]
+    if run.objects is None:
+        raise ValueError(f"--min-{metric} needs object scores (--instances or --connected-components)")
+    return run.objects.scores[metric][:, column, 0], run.objects.summaries[metric][column][0]
+
+
 def _check_class(key, column: int, run, spec: GateSpec, bar: float) -> ClassCheck:
-    values = np.asarray(run.dice[:, column], dtype=np.float64)
+    table, summary = gated_values(run, spec.metric, column)
+    values = np.asarray(table, dtype=np.float64)
     names = [c.case for c in run.cases]
     defined = np.isfinite(values)
     n, n_undefined = int(defined.sum()), int((~defined).sum())
     worst = worst_cases(names, values)
-    common = dict(key=key, statistic=spec.gate_on, bar=bar, worst=worst, n=n, n_undefined=n_undefined)
+    common = dict(key=key, statistic=spec.gate_on, bar=bar, worst=worst, n=n, n_undefined=n_undefined,
+                  metric=spec.metric)
     if spec.gate_on == "cases":
         cases = tuple(
             CaseCheck(name, float(v) if ok else None, clears(float(v), bar) if ok else None)
@@ -177,7 +210,7 @@ def _check_class(key, column: int, run, spec: GateSpec, bar: float) -> ClassChec
         value = float(values[defined].min()) if n else None
         passed = n > 0 and all(c.passed is not False for c in cases)
         return ClassCheck(value=value, passed=passed, reason=None if n else UNDEFINED, cases=cases, **common)
-    value = getattr(run.summary.classes[column], spec.gate_on)
+    value = getattr(summary, spec.gate_on)
     value = None if value is None or not math.isfinite(value) else float(value)
     return ClassCheck(value=value, passed=clears(value, bar), reason=None if value is not None else UNDEFINED,
                       **common)
@@ -205,26 +238,46 @@ def check_gate(run, spec: GateSpec) -> GateVerdict:
             checks.append(_check_class(key, column, run, spec, bar))
     for key, bar in absent:
         checks.append(ClassCheck(key=key, statistic=spec.gate_on, bar=bar, value=None, passed=False,
-                                 reason=ABSENT))
+                                 reason=ABSENT, metric=spec.metric))
     return GateVerdict(spec=spec, checks=tuple(checks), n_cases=len(run.cases), n_unscored=len(run.errors),
                        smooth=float(run.settings.smooth))
 
 
+def check_gates(run, specs) -> GateVerdict:
+    """Judge a run against several gates (one per gated metric); one verdict holds every check,
+    Dice checks first."""
+    specs = tuple(specs)
+    verdicts = [check_gate(run, spec) for spec in specs]
+    checks = tuple(c for v in verdicts for c in v.checks)
+    return GateVerdict(spec=specs[0], checks=checks, n_cases=len(run.cases), n_unscored=len(run.errors),
+                       smooth=float(run.settings.smooth), specs=specs)
+
+
+def specs_record(specs) -> dict:
+    """The gate settings of several gates, as JSON-ready data (settings.gate)."""
+    out: dict = {}
+    for spec in specs:
+        out.update(spec.record())
+    return out
+
+
 def verdict_record(verdict: GateVerdict) -> dict:
     """The verdict as JSON-ready data (the "gate" object of the JSON report)."""
-    classes = {}
+    by_metric: dict[str, dict] = {spec.metric: {} for spec in verdict.all_specs}
     for c in verdict.checks:
         item = {"statistic": c.statistic, "value": c.value, "bar": c.bar, "passed": c.passed,
                 "reason": c.reason, "n": c.n, "n_undefined": c.n_undefined,
-                "worst_cases": [{"case": name, "dice": value} for name, value in c.worst]}
+                "worst_cases": [{"case": name, c.metric: value} for name, value in c.worst]}
         if verdict.spec.gate_on == "cases":
-            item["failing_cases"] = [{"case": f.case, "dice": f.dice} for f in c.failing_cases]
-        classes[c.key] = item
-    return {
+            item["failing_cases"] = [{"case": f.case, c.metric: f.dice} for f in c.failing_cases]
+        by_metric.setdefault(c.metric, {})[c.key] = item
+    out = {
         "passed": verdict.passed,
         "complete": verdict.complete,
         "n_unscored": verdict.n_unscored,
         "gate_on": verdict.spec.gate_on,
         "smoothed": verdict.smoothed,
-        "classes": classes,
+        "classes": by_metric.pop("dice", {}),  # the Dice gate's classes, as before
     }
+    out.update({metric: {"classes": classes} for metric, classes in by_metric.items()})
+    return out

@@ -9,6 +9,7 @@ import numpy as np
 from .errors import UsageError
 from .alignment import AXIS_ORDERS
 from .classes import first_duplicate
+from .components import CONNECTIVITY
 from .geometry import GEOMETRY_MODES
 from .interpret import PRED_KINDS
 from .metrics import METRICS, parse_metrics
@@ -58,6 +59,15 @@ class Settings:
         label map (dicecli.pairing).
     recursive: pair files in sub-folders too, by relative path.
     gt_pattern, pred_pattern: file-name patterns with {case} ('{case}_seg.nii.gz').
+    binary: score foreground (any non-zero value) against foreground, as class 1.
+    instances: both masks are instance maps: every non-zero id is one object; Dice is scored on
+        the foreground (as ``binary``) and objects are matched (dicecli.objects).
+    connected_components: objects are the connected components of each class (of the instance
+        ids with ``instances``), with ``connectivity`` "face" or "full" (dicecli.components).
+    iou_thresholds: objects match at IoU >= t, for each t in order (the first one is gated).
+    lesion_wise: also report BraTS 2023 lesion-wise Dice per class, lesions being connected
+        components merged when their ``lesion_dilation``-step dilations touch; lesions of
+        volume <= ``lesion_min_volume`` (mm3, or voxels without spacing) are left out.
     """
 
     threshold: float = 0.5
@@ -84,6 +94,14 @@ class Settings:
     recursive: bool = False
     gt_pattern: str | None = None
     pred_pattern: str | None = None
+    binary: bool = False
+    instances: bool = False
+    connected_components: bool = False
+    connectivity: str = "full"
+    iou_thresholds: tuple[float, ...] = (0.5,)
+    lesion_wise: bool = False
+    lesion_dilation: int = 0
+    lesion_min_volume: float = 0.0
 
     def __post_init__(self):
         def put(name, value):
@@ -122,6 +140,10 @@ class Settings:
             put("channel_axis", int(self.channel_axis))
         if self.ignore_label is not None:
             put("ignore_label", int(self.ignore_label))
+        thresholds = (self.iou_thresholds,) if np.isscalar(self.iou_thresholds) else self.iou_thresholds
+        put("iou_thresholds", tuple(dict.fromkeys(float(t) for t in thresholds)))
+        put("lesion_dilation", int(self.lesion_dilation))
+        put("lesion_min_volume", float(self.lesion_min_volume))
 
     def _check(self) -> None:
         for label, t in ((None, self.threshold),) + self.thresholds:
@@ -171,6 +193,7 @@ class Settings:
             for name, members in self.regions:
                 if ignore in members:
                     raise UsageError(f"region {name!r} contains the ignore label {ignore}")
+        self._check_objects()
         seen = {}
         for name, value in self.label_names:
             if value in seen:
@@ -180,6 +203,41 @@ class Settings:
         duplicate = first_duplicate(keys)
         if duplicate is not None:
             raise UsageError(f"name {duplicate!r} is used twice (label names and regions share one namespace)")
+
+    def _check_objects(self) -> None:
+        if self.connectivity not in CONNECTIVITY:
+            raise UsageError(f"connectivity must be one of {', '.join(CONNECTIVITY)}")
+        if not self.iou_thresholds or not all(0 < t <= 1 for t in self.iou_thresholds):
+            raise UsageError(f"IoU thresholds must be within (0, 1], got {', '.join(map(str, self.iou_thresholds))}")
+        if self.lesion_dilation < 0:
+            raise UsageError(f"lesion_dilation must be >= 0, got {self.lesion_dilation}")
+        if not (np.isfinite(self.lesion_min_volume) and self.lesion_min_volume >= 0):
+            raise UsageError(f"lesion_min_volume must be a finite number >= 0, got {self.lesion_min_volume}")
+        options = [name for name, on in (("--instances", self.instances), ("--connected-components",
+                   self.connected_components), ("--lesion-wise", self.lesion_wise)) if on]
+        if options and self.multilabel:
+            raise UsageError(f"{options[0]} needs one label map per case (after argmax or thresholding), "
+                             "not --multilabel channels that may overlap")
+        if options and self.ignore_label is not None:
+            raise UsageError(f"{options[0]} cannot be combined with --ignore-label (objects would be cut "
+                             "where the ignored voxels are)")
+        if self.foreground_only:
+            what = "--instances" if self.instances else "--binary"
+            if self.regions:
+                raise UsageError(f"{what} scores one class (the foreground, class 1); --region makes no sense "
+                                 "with it")
+            if self.labels is not None and set(self.labels) - {0, 1}:
+                raise UsageError(f"{what} scores one class (the foreground, class 1); --labels can only be 1")
+
+    @property
+    def foreground_only(self) -> bool:
+        """Dice is scored on the foreground (any non-zero value) as class 1."""
+        return self.binary or self.instances
+
+    @property
+    def objects(self) -> bool:
+        """Objects are matched (F1, PQ at IoU thresholds)."""
+        return self.instances or self.connected_components
 
     @property
     def layout(self) -> dict:

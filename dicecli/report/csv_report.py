@@ -3,7 +3,8 @@
 Columns: case,class,dice,tp,fp,fn,status,gt,pred,pred_kind (fixed), then the
 metrics asked for with --metrics, soft_dice with --soft, and, when any case
 has a known spacing (NIfTI), the volumes (gt/pred in mm3 and mL; empty cells
-for cases without spacing).
+for cases without spacing); then the object columns (obj_n_gt, obj_n_pred, and
+obj_tp@T ... obj_rq@T for each IoU threshold T) and the lesion columns.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 
+from .object_records import csv_cells, csv_columns, has_objects
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
@@ -29,7 +31,7 @@ def columns(run: Evaluation) -> tuple[str, ...]:
     """The header: the fixed columns, then requested metrics, soft Dice and volumes."""
     extra = tuple(run.metrics) + (("soft_dice",) if run.soft_dice is not None else ())
     spacing_known = any(c.voxel_volume_mm3 is not None for c in run.cases)
-    return COLUMNS + extra + (VOLUME_COLUMNS if spacing_known else ())
+    return COLUMNS + extra + (VOLUME_COLUMNS if spacing_known else ()) + csv_columns(run)
 
 
 def render_csv(run: Evaluation) -> str:
@@ -41,6 +43,8 @@ def render_csv(run: Evaluation) -> str:
     tail = header[len(COLUMNS):]
     for case in case_records(run):
         for key, score in case["classes"].items():
+            if has_objects(run):
+                score = {**score, **csv_cells(score)}
             dice = "" if score["dice"] is None else repr(score["dice"])
             writer.writerow((case["case"], key, dice, score["tp"], score["fp"], score["fn"],
                              score["status"], case["gt"], case["pred"] or "", case["pred_kind"])

@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..baseline import BaselineVerdict
-from ..gate import GateVerdict
+from ..gate import METRIC_TEXT, GateVerdict
 from .verdict import bar_text, drop_headline, headline, score, worst_listed
 
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -54,10 +54,12 @@ def _gate_cases(suite: _Suite, verdict: GateVerdict) -> None:
     stat = verdict.spec.gate_on
     for c in verdict.checks:
         what = "every case" if stat == "cases" else stat
+        if c.metric != "dice":
+            what += f" {METRIC_TEXT[c.metric]}"
         name = f"class {c.key}: {what} >= {bar_text(c.bar)}"
         worst = "\n".join(f"{case}: {value:.4f}" for case, value in worst_listed(c))
         details = f"value: {score(c.value, c.bar, c.passed)}\nbar: {bar_text(c.bar)}\n"
-        details += f"cases with a defined Dice: {c.n}\nundefined (both_empty): {c.n_undefined}\n"
+        details += f"cases with a defined {METRIC_TEXT[c.metric]}: {c.n}\nundefined (both_empty): {c.n_undefined}\n"
         if worst:
             details += f"worst cases:\n{worst}\n"
         if c.passed:
@@ -65,13 +67,14 @@ def _gate_cases(suite: _Suite, verdict: GateVerdict) -> None:
         else:
             suite.add("dice.gate", name, failure=(headline(c), details))
         for case in c.cases:
-            case_name = f"class {c.key}: case {case.case} >= {bar_text(c.bar)}"
+            case_name = f"class {c.key}: case {case.case}{'' if c.metric == 'dice' else ' ' + METRIC_TEXT[c.metric]} >= {bar_text(c.bar)}"
             if case.passed is None:
-                suite.add("dice.gate", case_name, skipped="both masks empty: Dice undefined, not judged")
+                suite.add("dice.gate", case_name, skipped=f"both masks empty: {METRIC_TEXT[c.metric]} undefined, not judged")
             elif case.passed:
-                suite.add("dice.gate", case_name, output=f"Dice {score(case.dice, c.bar, True)}")
+                suite.add("dice.gate", case_name, output=f"{METRIC_TEXT[c.metric]} {score(case.dice, c.bar, True)}")
             else:
-                text = f"class {c.key} case {case.case} Dice {score(case.dice, c.bar, False)} < {bar_text(c.bar)}"
+                text = (f"class {c.key} case {case.case} {METRIC_TEXT[c.metric]} {score(case.dice, c.bar, False)} < "
+                        f"{bar_text(c.bar)}")
                 suite.add("dice.gate", case_name, failure=(text, text))
 
 

@@ -35,7 +35,7 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
     else:
         status = "FAILED" if failed else "passed"
     lines = [f"### Dice: {status}", ""]
-    checks = {c.key: c for c in gate.checks} if gate else {}
+    checks = {c.key: c for c in gate.checks if c.metric == "dice"} if gate else {}  # F1/PQ gates: in the details
     drops = {c.key: c for c in baseline.checks} if baseline else {}
     header = ["class", "n", "undefined", "mean", "median", "min", "pooled"]
     if gate:
@@ -58,7 +58,7 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
                 row += [_fmt(d.baseline_mean), f"{d.current_mean - d.baseline_mean:+.4f}", "ok" if d.passed else "**FAIL**"]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     for c in (gate.checks if gate else ()):
-        if c.key not in keys:
+        if c.key not in keys and c.metric == "dice":
             row = [c.key, 0, 0, "–", "–", "–", "–", f"{c.statistic} ≥ {bar_text(c.bar)}", "**FAIL** (absent)"]
             lines.append("| " + " | ".join(_cell(v) for v in row + (["", "", ""] if baseline else [])) + " |")
     overall = ["**overall**", "", "", _fmt(run.summary.mean), "", "", _fmt(run.summary.pooled)]

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import __version__
+from .object_records import case_class_fields, has_objects, object_settings, summary_class_fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
@@ -65,6 +66,7 @@ def settings_record(run: Evaluation) -> dict:
         "classes": [{"key": c.key, "labels": list(c.labels), "region": c.region} for c in run.classes],
         "metrics": list(s.metrics),
         "soft": s.soft,
+        **object_settings(s),
     }
 
 
@@ -102,6 +104,9 @@ def case_records(run: Evaluation) -> list[dict]:
                            gt_volume_ml=[volume_ml(v) for v in gt_mm3], pred_volume_ml=[volume_ml(v) for v in pred_mm3])
         names = list(columns)
         classes = {key: dict(zip(names, cells)) for key, cells in zip(keys, zip(*columns.values()))}
+        if has_objects(run):
+            for record, fields in zip(classes.values(), case_class_fields(run, row)):
+                record.update(fields)
         out.append({"case": case.case, "gt": case.gt, "pred": case.pred,
                     "pred_kind": case.pred_kind, "prob_scale": case.prob_scale,
                     "axes_reversed": case.axes_reversed,
@@ -116,6 +121,8 @@ def summary_record(run: Evaluation) -> dict:
         record = _stats(s)
         if run.metric_summaries:
             record["metrics"] = {name: _stats(per_class[col]) for name, per_class in run.metric_summaries.items()}
+        if has_objects(run):
+            record.update(summary_class_fields(run, col))
         classes[key] = record
     return {
         "classes": classes,

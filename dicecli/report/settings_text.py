@@ -49,6 +49,19 @@ def settings_line(run: Evaluation) -> str:
     parts = ["hard Dice", _threshold_text(run), smooth, EMPTY_RULE_TEXT[s.empty_both], _predictions_text(run)]
     if s.ignore_label is not None:
         parts.append(f"ignore label {s.ignore_label} (gt voxels left out)")
+    if s.foreground_only:
+        parts.append("foreground Dice (any non-zero value is class 1)")
+    if s.objects:
+        what = "ids" if s.instances else "connected components"
+        if s.instances and s.connected_components:
+            what = "connected pieces of ids"
+        parts.append(f"objects = {what}, matched one-to-one at IoU ≥ " + ", ".join(f"{t:g}" for t in s.iou_thresholds)
+                     + " (most pairs, then largest IoU sum)")
+    if s.objects or s.lesion_wise:
+        parts.append(f"{s.connectivity} connectivity")
+    if s.lesion_wise:
+        parts.append(f"lesion-wise Dice (BraTS 2023): dilation {s.lesion_dilation}, lesions ≤ {s.lesion_min_volume:g} "
+                     "mm3 (voxels without spacing) left out")
     return " · ".join(parts)
 
 

@@ -81,9 +81,52 @@ def case_table(run: Evaluation) -> Table:
     return table
 
 
+def object_table(run: Evaluation) -> Table:
+    """Objects per class and IoU threshold: summed counts, pooled scores and per-case means (an
+    AP-style table when several thresholds are given)."""
+    o = run.objects
+    table = Table(title=f"Objects matched one-to-one at IoU ≥ t over {len(run.cases)} case(s)", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    for name in ("class", "IoU ≥", "gt", "pred", "TP", "FP", "FN", "precision", "recall", "F1", "SQ", "PQ",
+                 "F1 mean", "PQ mean"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    for col, spec in enumerate(run.classes[:MAX_TABLE_ROWS]):
+        n_gt, n_pred = int(o.n_gt[:, col].sum()), int(o.n_pred[:, col].sum())
+        for k, t in enumerate(o.thresholds):
+            tp = int(o.tp[:, col, k].sum())
+            s = {name: o.summaries[name][col][k] for name in ("precision", "recall", "f1", "sq", "pq")}
+            table.add_row(class_text(spec) if k == 0 else "", f"{t:g}", str(n_gt), str(n_pred), str(tp),
+                          str(n_pred - tp), str(n_gt - tp), *(fmt(s[n].pooled) for n in ("precision", "recall", "f1",
+                                                                                       "sq", "pq")),
+                          fmt(s["f1"].mean), fmt(s["pq"].mean))
+    if len(run.classes) > MAX_TABLE_ROWS:
+        table.add_row(f"… {len(run.classes) - MAX_TABLE_ROWS:,} more", style="dim")
+    return table
+
+
+def lesion_table(run: Evaluation) -> Table:
+    """Lesion-wise Dice per class: lesion counts summed over cases, per-case statistics, pooled."""
+    les = run.lesions
+    table = Table(title=f"Lesion-wise Dice over {len(run.cases)} case(s)", box=box.SIMPLE_HEAD, title_justify="left")
+    for name in ("class", "lesions", "detected", "missed", "FP", "left out", "n", "mean", "median", "pooled"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    for col, spec in enumerate(run.classes[:MAX_TABLE_ROWS]):
+        n, found = int(les.n_lesions[:, col].sum()), int(les.n_detected[:, col].sum())
+        s = les.summaries[col]
+        table.add_row(class_text(spec), str(n), str(found), str(n - found), str(int(les.n_fp[:, col].sum())),
+                      str(int(les.n_small[:, col].sum())), str(s.n), fmt(s.mean), fmt(s.median), fmt(s.pooled))
+    if len(run.classes) > MAX_TABLE_ROWS:
+        table.add_row(f"… {len(run.classes) - MAX_TABLE_ROWS:,} more", style="dim")
+    return table
+
+
 def print_table(run: Evaluation, console: Console, *, per_case: bool = False) -> None:
     """Print the summary (and with ``per_case`` the case rows) to ``console``."""
     if per_case and run.cases:
         console.print(case_table(run))
     console.print(summary_table(run))
+    if run.objects is not None:
+        console.print(object_table(run))
+    if run.lesions is not None:
+        console.print(lesion_table(run))
     console.print(settings_line(run), soft_wrap=True)

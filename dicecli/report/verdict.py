@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from ..baseline import BaselineVerdict, ClassDrop
-from ..gate import MAX_WORST, TOLERANCE, ClassCheck, GateVerdict
+from ..gate import MAX_WORST, METRIC_TEXT, TOLERANCE, ClassCheck, GateVerdict
 from .text import names
 
 MAX_PASSED_SHOWN = 10
 STATISTIC_TEXT = {"mean": "mean Dice", "median": "median Dice", "pooled": "pooled Dice", "min": "min Dice",
                   "cases": "every case"}
+
+
+def statistic_text(statistic: str, metric: str = "dice") -> str:
+    """ "mean Dice", "median F1", "every case" (with its metric unless Dice: "every case's PQ")."""
+    if metric == "dice":
+        return STATISTIC_TEXT[statistic]
+    return f"every case's {METRIC_TEXT[metric]}" if statistic == "cases" else f"{statistic} {METRIC_TEXT[metric]}"
+
+
+def _named(c: ClassCheck) -> str:
+    """ "class 1", or "class 1 F1" for object gates."""
+    return f"class {c.key}" if c.metric == "dice" else f"class {c.key} {METRIC_TEXT[c.metric]}"
 
 
 def score(value: float | None, bar: float | None = None, passed: bool | None = None) -> str:
@@ -35,14 +47,15 @@ def check_value(c: ClassCheck) -> str:
 def headline(c: ClassCheck) -> str:
     """One phrase for a failing class, e.g. "class 1 mean Dice 0.8100 < 0.85"."""
     if c.reason == "absent":
-        return f"class {c.key} is not in the run (bar {bar_text(c.bar)}): undefined counts as a failure"
+        return f"{_named(c)} is not in the run (bar {bar_text(c.bar)}): undefined counts as a failure"
     if c.value is None:
-        return (f"class {c.key} {STATISTIC_TEXT[c.statistic]} undefined (no case with a defined Dice, "
-                f"{c.n_undefined} both_empty) < {bar_text(c.bar)}: undefined counts as a failure")
+        return (f"class {c.key} {statistic_text(c.statistic, c.metric)} undefined (no case with a defined "
+                f"{METRIC_TEXT[c.metric]}, {c.n_undefined} both_empty) < {bar_text(c.bar)}: undefined counts as a "
+                "failure")
     if c.statistic == "cases":
-        return (f"class {c.key}: {len(c.failing_cases)} of {c.n} case(s) below {bar_text(c.bar)} "
+        return (f"{_named(c)}: {len(c.failing_cases)} of {c.n} case(s) below {bar_text(c.bar)} "
                 f"(lowest {check_value(c)})")
-    return f"class {c.key} {STATISTIC_TEXT[c.statistic]} {check_value(c)} < {bar_text(c.bar)}"
+    return f"class {c.key} {statistic_text(c.statistic, c.metric)} {check_value(c)} < {bar_text(c.bar)}"
 
 
 def worst_listed(c: ClassCheck) -> tuple[tuple[str, float], ...]:
@@ -68,14 +81,15 @@ def _failure_line(c: ClassCheck) -> str:
 
 
 def _pass_item(c: ClassCheck) -> str:
+    key = c.key if c.metric == "dice" else f"{c.key} {METRIC_TEXT[c.metric]}"
     if c.statistic == "cases":
-        return f"{c.key}: lowest {check_value(c)} >= {bar_text(c.bar)}"
-    return f"{c.key}: {check_value(c)} >= {bar_text(c.bar)}"
+        return f"{key}: lowest {check_value(c)} >= {bar_text(c.bar)}"
+    return f"{key}: {check_value(c)} >= {bar_text(c.bar)}"
 
 
 def gate_lines(verdict: GateVerdict) -> list[str]:
     """The verdict block: every failing class with value, bar and worst cases; or one line on success."""
-    what = STATISTIC_TEXT[verdict.spec.gate_on]
+    what = ", ".join(statistic_text(verdict.spec.gate_on, spec.metric) for spec in verdict.all_specs)
     lines = []
     if verdict.smoothed:
         lines.append(f"warning: the gate uses smoothed Dice values (--smooth {verdict.smooth:g}), not exact Dice")
@@ -84,7 +98,8 @@ def gate_lines(verdict: GateVerdict) -> list[str]:
     elif verdict.passed:
         shown = [_pass_item(c) for c in verdict.checks[:MAX_PASSED_SHOWN]]
         more = len(verdict.checks) - len(shown)
-        line = (f"gate passed: {what} >= bar for {len(verdict.checks)} class(es) ("
+        counted = "class(es)" if len(verdict.all_specs) == 1 else "check(s)"
+        line = (f"gate passed: {what} >= bar for {len(verdict.checks)} {counted} ("
                 + ", ".join(shown) + (f", and {more} more" if more > 0 else "") + ")")
         undefined = sum(c.n_undefined for c in verdict.checks) if verdict.spec.gate_on == "cases" else 0
         if undefined:
@@ -92,7 +107,8 @@ def gate_lines(verdict: GateVerdict) -> list[str]:
         lines.append(line)
     else:
         failures = verdict.failures
-        lines.append(f"gate FAILED: {len(failures)} of {len(verdict.checks)} class(es) do not clear the bar "
+        counted = "class(es)" if len(verdict.all_specs) == 1 else "check(s)"
+        lines.append(f"gate FAILED: {len(failures)} of {len(verdict.checks)} {counted} do not clear the bar "
                      f"(gate on {what})")
         lines += ["  " + _failure_line(c) for c in failures]
     if not verdict.complete:
