@@ -44,9 +44,11 @@ class ClassSpec(NamedTuple):
 def build_classes(labels, regions=(), names=()) -> tuple[ClassSpec, ...]:
     """Plain labels (in order, named where a name exists) followed by the regions."""
     by_label = {int(v): n for n, v in names}
-    out = [ClassSpec(by_label.get(int(v), str(int(v))), (int(v),)) for v in labels]
+    values = [int(v) for v in labels]
+    out = [ClassSpec(by_label.get(v) or str(v), (v,)) for v in values]
     out += [ClassSpec(name, tuple(int(v) for v in members), True) for name, members in regions]
-    duplicate = first_duplicate(c.key for c in out)
+    # distinct label values have distinct keys; only names and regions can collide
+    duplicate = first_duplicate(c.key for c in out) if names or regions else None
     if duplicate is not None:
         raise ValueError(f"two classes are named {duplicate!r}")
     return tuple(out)

@@ -47,6 +47,8 @@ def _components(labels: np.ndarray, connectivity: str) -> tuple[np.ndarray, int]
     if labels.ndim not in (2, 3):
         raise ValueError(f"components need a 2D or 3D array, got {labels.ndim}D")
     neighbours = {("face", 2): 4, ("full", 2): 8, ("face", 3): 6, ("full", 3): 26}[connectivity, labels.ndim]
+    if not labels.flags.writeable:  # cc3d takes writable buffers only (readers may hand out read-only maps)
+        labels = labels.copy(order="K")
     components, n = _cc3d().connected_components(labels, connectivity=neighbours, return_N=True)
     return components, int(n)
 

@@ -32,6 +32,13 @@ def test_face_and_full_connectivity_2d():
     assert label_components(np.zeros((3, 3), int))[1].tolist() == [0]
 
 
+def test_read_only_and_fortran_maps():
+    labels = np.asfortranarray(np.array([[[1, 0], [0, 1]], [[0, 0], [2, 2]]], np.uint8))
+    labels.flags.writeable = False  # as a memory-mapped or decoded-once reader array
+    comps, classes = label_components(labels, connectivity="face")
+    assert comps.max() == 3 and sorted(classes[1:].tolist()) == [1, 1, 2]
+
+
 @pytest.mark.parametrize("connectivity", ["face", "full"])
 @pytest.mark.parametrize("shape", [(20, 23), (9, 10, 11)], ids=["2d", "3d"])
 def test_components_partition_equals_scipy_per_label(connectivity, shape):
