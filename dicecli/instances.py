@@ -34,6 +34,17 @@ class PerClass:
     n_regions: int
     values: dict
 
+    def record(self) -> dict:
+        """JSON-safe data (for the journal); PerClass.from_record restores it exactly."""
+        return {"labels": self.labels.tolist(), "n_regions": self.n_regions,
+                "values": {name: {"dtype": a.dtype.str, "shape": list(a.shape), "data": a.ravel().tolist()}
+                           for name, a in self.values.items()}}
+
+    @classmethod
+    def from_record(cls, data: dict) -> "PerClass":
+        values = {name: np.asarray(v["data"], dtype=v["dtype"]).reshape(v["shape"]) for name, v in data["values"].items()}
+        return cls(np.asarray(data["labels"], dtype=np.int64), int(data["n_regions"]), values)
+
     def take(self, classes, regions) -> dict:
         """The values of ``classes`` (ClassSpecs) in order; a class without a row gets zeros."""
         order = {name: i for i, (name, _) in enumerate(regions)}

@@ -23,6 +23,7 @@ import numpy as np
 
 from .case import CaseError, CaseResult
 from .errors import InputError
+from .instances import PerClass
 from .score import CaseCounts
 
 VERSION = 1
@@ -62,6 +63,8 @@ def result_record(result) -> dict:
     record = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "counts"}
     for name in ("region_counts", "soft_sums"):
         record[name] = _array(record[name])
+    for name in ("objects", "lesions"):
+        record[name] = None if record.get(name) is None else record[name].record()
     record["soft_labels"] = list(record["soft_labels"])
     record["warnings"] = list(record["warnings"])
     record["counts"] = {"labels": _array(counts.labels), "tp": _array(counts.tp), "fp": _array(counts.fp),
@@ -84,6 +87,9 @@ def record_result(record: dict):
         data["region_counts"] = ints(data["region_counts"]).reshape(-1, 3)
     if data.get("soft_sums") is not None:
         data["soft_sums"] = np.asarray(data["soft_sums"], dtype=np.float64).reshape(-1, 2)
+    for name in ("objects", "lesions"):
+        if data.get(name) is not None:
+            data[name] = PerClass.from_record(data[name])
     data["soft_labels"] = tuple(data["soft_labels"])
     data["warnings"] = tuple(data["warnings"])
     known = {f.name for f in fields(CaseResult)}

@@ -168,3 +168,26 @@ def test_score_arrays_lesions():
     pred = np.array([[1, 1, 0, 0, 0]], np.uint8)
     score = score_arrays(gt, pred, lesion_wise=True)[1]
     assert score.lesion_dice == 0.5 and score.lesions == {"n_lesions": 2, "n_detected": 1, "n_fp": 0, "n_small": 0}
+
+
+def test_objects_and_lesions_survive_the_journal(cells, tmp_path):
+    import json
+
+    from dicecli.evaluate import evaluate
+    from dicecli.journal import record_result, result_record
+
+    ev = evaluate(*cells, jobs=1, instances=True, lesion_wise=True, iou_thresholds=(0.5, 0.75))
+    for case in ev.cases:
+        back = record_result(json.loads(json.dumps(result_record(case))))
+        for name in ("objects", "lesions"):
+            want, got = getattr(case, name), getattr(back, name)
+            np.testing.assert_array_equal(got.labels, want.labels)
+            for key, values in want.values.items():
+                assert got.values[key].dtype == values.dtype
+                np.testing.assert_array_equal(got.values[key], values)
+    journal = tmp_path / "run.jsonl"
+    options = ("--instances", "--lesion-wise", "--format", "json", "--journal", journal)
+    first = run(*cells, *options)
+    again = run(*cells, *options, "--resume")
+    assert again.exit_code == 0, again.stderr
+    assert strict_json(again.stdout)["cases"] == strict_json(first.stdout)["cases"]
