@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "dicecli"
 CORE = {"score", "metrics", "aggregate", "interpret", "channels", "alignment", "sweep", "classes", "stats", "gate",
-        "keys", "errors"}
+        "keys", "errors", "objects"}
 STDLIB = set(sys.stdlib_module_names)
 
 

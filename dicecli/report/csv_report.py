@@ -9,12 +9,12 @@ obj_tp@T ... obj_rq@T for each IoU threshold T) and the lesion columns.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import csv
 import io
 
 from .object_records import csv_cells, csv_columns, has_objects
-from typing import TYPE_CHECKING
-
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
     from ..evaluate import Evaluation
 from .records import case_records

@@ -5,14 +5,14 @@ Undefined values are None (JSON null, empty CSV cell), never NaN.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
 
 from .. import __version__
 from .object_records import case_class_fields, has_objects, object_settings, summary_class_fields
-from typing import TYPE_CHECKING
-
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
     from ..evaluate import Evaluation
 
