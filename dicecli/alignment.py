@@ -149,7 +149,7 @@ def _mismatch(pred_shape, gt_shape, pred_axes, gt_axes, reverse: bool, axis_orde
     shown = pred_shape[::-1] if reverse else pred_shape
     text = f"shape {pred_shape} does not match the ground truth's {gt_shape}"
     if len(shown) == len(gt_shape):
-        axis = next(i for i, (a, b) in enumerate(zip(shown, gt_shape)) if a != b)
+        axis = next(i for i, (a, b) in enumerate(zip(shown, gt_shape, strict=False)) if a != b)
         text += f" on axis {axis} ({shown[axis]} vs {gt_shape[axis]} voxels)"
     if reverse:
         text += f" (in the ground truth's {gt_axes} order it is {shown})"

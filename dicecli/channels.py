@@ -109,7 +109,7 @@ def paint_regions(stack: np.ndarray, paint_labels, *, thresholds, scale: float =
     cuts = [exact_threshold(t, stack.dtype, scale) for t in thresholds]
     for index in _slabs(stack.shape[1:], stack.shape[0]):
         slab = out[index]
-        for channel, (label, cut) in enumerate(zip(paint_labels, cuts)):
+        for channel, (label, cut) in enumerate(zip(paint_labels, cuts, strict=False)):
             slab[stack[(channel,) + index] >= cut] = label
     return out
 

@@ -201,7 +201,8 @@ def threshold_map(array: np.ndarray, threshold: float, scale: float) -> np.ndarr
     return (array >= exact_threshold(threshold, array.dtype, scale)).view(np.uint8)
 
 
-def prediction_kind(array: np.ndarray, *, pred_kind: str = "auto", prob_scale: float | None = None) -> tuple[str, float]:
+def prediction_kind(array: np.ndarray, *, pred_kind: str = "auto",
+                    prob_scale: float | None = None) -> tuple[str, float]:
     """(LABELS or PROBABILITY, scale) for a single-channel prediction, after checking its values.
 
     auto: as to_labels (integer maps are labels; float maps with non-whole values

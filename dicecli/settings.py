@@ -146,6 +146,14 @@ class Settings:
         put("lesion_min_volume", float(self.lesion_min_volume))
 
     def _check(self) -> None:
+        self._check_values()
+        self._check_layout()
+        self._check_ignore()
+        self._check_objects()
+        self._check_names()
+
+    def _check_values(self) -> None:
+        """Thresholds, smoothing, rules and kinds: each within its range."""
         for label, t in ((None, self.threshold),) + self.thresholds:
             if not 0.0 <= t <= 1.0:
                 where = "threshold" if label is None else f"threshold of class {label}"
@@ -158,13 +166,6 @@ class Settings:
             raise UsageError(f"axis_order must be one of {', '.join(AXIS_ORDERS)}")
         if len(self.region_labels) > len(self.regions):
             raise UsageError(f"region_labels has {len(self.region_labels)} entries for {len(self.regions)} regions")
-        if self.pred_suffix is not None and self.pred_suffix not in SUFFIXES:
-            raise UsageError(f"pred_suffix {self.pred_suffix}: expected one of {', '.join(SUFFIXES)}")
-        for pattern in (self.gt_pattern, self.pred_pattern):
-            if pattern is not None:
-                from .pairing import compile_pattern
-
-                compile_pattern(pattern)
         if self.geometry not in GEOMETRY_MODES:
             raise UsageError(f"geometry must be one of {', '.join(GEOMETRY_MODES)}")
         if self.labels is not None and any(v < 0 for v in self.labels):
@@ -180,6 +181,19 @@ class Settings:
                 raise UsageError("--prob-scale makes no sense with --pred-kind labels")
         if any(m not in METRICS for m in self.metrics):
             raise UsageError(f"metrics must be among {', '.join(METRICS)}")
+
+    def _check_layout(self) -> None:
+        """How files are paired: the suffix and the name patterns."""
+        if self.pred_suffix is not None and self.pred_suffix not in SUFFIXES:
+            raise UsageError(f"pred_suffix {self.pred_suffix}: expected one of {', '.join(SUFFIXES)}")
+        for pattern in (self.gt_pattern, self.pred_pattern):
+            if pattern is not None:
+                from .pairing import compile_pattern
+
+                compile_pattern(pattern)
+
+    def _check_ignore(self) -> None:
+        """The ignore label is never a class, never 0, in no region."""
         ignore = self.ignore_label
         if ignore is not None:
             if ignore < 0:
@@ -193,7 +207,9 @@ class Settings:
             for name, members in self.regions:
                 if ignore in members:
                     raise UsageError(f"region {name!r} contains the ignore label {ignore}")
-        self._check_objects()
+
+    def _check_names(self) -> None:
+        """One name per label, one namespace for label names and regions."""
         seen = {}
         for name, value in self.label_names:
             if value in seen:
@@ -248,7 +264,7 @@ class Settings:
     @property
     def painted_names(self) -> tuple[tuple[str, int], ...]:
         """(region name, the label its channel paints) for region channels: thresholds may name regions."""
-        return tuple((name, label) for (name, _), label in zip(self.regions, self.region_labels))
+        return tuple((name, label) for (name, _), label in zip(self.regions, self.region_labels, strict=False))
 
     def reads_region_channels(self, n_channels: int) -> bool:
         """A prediction of ``n_channels`` holds one sigmoid map per region (nnU-Net region-based)."""

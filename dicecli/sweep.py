@@ -56,7 +56,8 @@ def _bins(values: np.ndarray, search: np.ndarray, uniform: int | None) -> np.nda
 
 
 def threshold_counts(truth: np.ndarray, values: np.ndarray, cuts: np.ndarray,
-                     keep: np.ndarray | None = None, *, uniform: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+                     keep: np.ndarray | None = None, *,
+                     uniform: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """(tp, predicted, n_truth): per cut k, #(truth & value >= cut_k), #(value >= cut_k), and #truth.
 
     truth: bool mask (any shape); values: the map, same shape; keep: voxels that

@@ -47,7 +47,7 @@ class ClassCurve:
     def dice(self, empty_both: str) -> np.ndarray:
         """(cases x thresholds) Dice, NaN where undefined."""
         return np.stack([curve_dice(t, p, g, empty_both=empty_both)
-                         for t, p, g in zip(self.tp, self.predicted, self.truth)])
+                         for t, p, g in zip(self.tp, self.predicted, self.truth, strict=False)])
 
     def pooled(self, empty_both: str) -> np.ndarray:
         return curve_dice(np.sum(self.tp, axis=0), np.sum(self.predicted, axis=0), int(np.sum(self.truth)),
@@ -124,7 +124,7 @@ def _maps(case: str, gt_path: str, pred_path: str, settings: Settings):
         scale = _channel_scale(array, replace(settings, multilabel=True))
         maps = []
         if settings.reads_region_channels(array.shape[0]):
-            for (name, members), channel in zip(settings.regions, array):
+            for (name, members), channel in zip(settings.regions, array, strict=False):
                 maps.append((name, np.isin(gt_labels, np.asarray(members)), channel, scale))
             return maps, keep
         for c in range(array.shape[0]):
@@ -174,7 +174,7 @@ def _run_cases(pairs, settings: Settings, steps: int, jobs: int):
     context = multiprocessing.get_context("fork" if os.name == "posix" and os.uname().sysname == "Linux" else "spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(pairs)), mp_context=context) as pool:
         futures = [pool.submit(_sweep_case, pair, settings, steps) for pair in pairs]
-        for pair, future in zip(pairs, futures):
+        for pair, future in zip(pairs, futures, strict=False):
             try:
                 yield future.result()
             except BrokenProcessPool:

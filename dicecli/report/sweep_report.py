@@ -32,7 +32,7 @@ def render_json(result) -> str:
             "best_pooled_threshold": _t(result, c.best_pooled_index),
             "best_pooled_dice": None if c.best_pooled_index is None else _num(c.pooled_dice[c.best_pooled_index]),
             "curve": [{"threshold": float(t), "mean_dice": _num(m), "pooled_dice": _num(p), "n": int(n)}
-                      for t, m, p, n in zip(result.thresholds, c.mean_dice, c.pooled_dice, c.n_defined)],
+                      for t, m, p, n in zip(result.thresholds, c.mean_dice, c.pooled_dice, c.n_defined, strict=False)],
         }
     doc = {
         "schema": 1,
@@ -53,7 +53,7 @@ def render_csv(result) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["class", "threshold", "mean_dice", "pooled_dice", "n"])
     for c in result.classes:
-        for t, m, p, n in zip(result.thresholds, c.mean_dice, c.pooled_dice, c.n_defined):
+        for t, m, p, n in zip(result.thresholds, c.mean_dice, c.pooled_dice, c.n_defined, strict=False):
             writer.writerow([c.key, repr(float(t)), "" if _num(m) is None else repr(float(m)),
                              "" if _num(p) is None else repr(float(p)), int(n)])
     return out.getvalue()
@@ -107,7 +107,8 @@ def _xy(t: float, d: float) -> tuple[float, float]:
 
 def _lines(result):
     for i, c in enumerate(result.classes):
-        points = [_xy(float(t), float(m)) for t, m in zip(result.thresholds, c.mean_dice) if math.isfinite(m)]
+        points = [_xy(float(t), float(m)) for t, m in zip(result.thresholds, c.mean_dice, strict=True)
+                  if math.isfinite(m)]
         best = None if c.best_index is None else _xy(float(result.thresholds[c.best_index]),
                                                      float(c.mean_dice[c.best_index]))
         yield c.key, COLOURS[i % len(COLOURS)], points, best
