@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Callable, Iterable
 
 import numpy as np
@@ -30,6 +32,7 @@ from .pairing import Pair, Pairing, pair_paths
 from .readers import preload
 from .score import dice, statuses
 from .settings import Settings
+from .workers import Lost, ordered_map
 
 __all__ = ["CaseError", "CaseResult", "Evaluation", "Settings", "evaluate", "evaluate_pairing", "score_pair"]
 
@@ -97,41 +100,30 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _score_star(args: tuple[Pair, Settings]) -> CaseResult | CaseError:
-    return score_pair(*args)
-
-
-def _init_worker() -> None:
-    """A pool worker: Ctrl-C is the parent's to handle; freed voxel buffers are reused."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    keep_freed_memory()
-
-
 def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], None] | None) -> Iterable:
+    """Outcomes (CaseResult, CaseError) of ``pairs`` in order; a case whose worker process died
+    (killed by the out-of-memory killer, say) is a CaseError naming the case and how it died."""
     jobs = min(settings.jobs or usable_cores(), max(1, len(pairs)))
-    work = [(pair, settings) for pair in pairs]
     if jobs <= 1:
-        for item in work:
-            yield _score_star(item)
-            if progress:
-                progress()
-        return
-    import multiprocessing
-
-    preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    pool = context.Pool(jobs, initializer=_init_worker)
-    try:
+        outcomes = (score_pair(pair, settings) for pair in pairs)
+    else:
+        preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
         # Small batches cut inter-process traffic on many small cases; big cases go one by one.
-        chunksize = max(1, min(8, len(work) // (jobs * 8)))
-        for outcome in pool.imap(_score_star, work, chunksize=chunksize):
-            yield outcome
+        batch = max(1, min(8, len(pairs) // (jobs * 8)))
+        outcomes = ordered_map(partial(score_pair, settings=settings), pairs, jobs=jobs, batch=batch,
+                               initializer=keep_freed_memory)
+    with closing(outcomes):
+        for pair, outcome in zip(pairs, outcomes):
+            yield _lost_case(pair, outcome) if isinstance(outcome, Lost) else outcome
             if progress:
                 progress()
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
+
+
+def _lost_case(pair: Pair, lost: Lost) -> CaseError:
+    path = pair.pred or pair.gt
+    hint = " (as the out-of-memory killer does)" if lost.exitcode == -signal.SIGKILL else ""
+    return CaseError(pair.case, path, f"{path}: case '{pair.case}' was not scored: its worker process was "
+                                      f"{lost.reason}{hint}")
 
 
 def _pairing_errors(pairing: Pairing, settings: Settings) -> list[CaseError]:
@@ -317,6 +309,7 @@ def evaluate_pairing(
                 writer.add(pair, outcome)
             (errors if isinstance(outcome, CaseError) else results).append(_slim(outcome))
     finally:
+        outcomes.close()  # stops the worker processes at once when interrupted
         if writer is not None:
             writer.close()
     results.sort(key=lambda r: r.case)

@@ -1,0 +1,68 @@
+"""Worker processes: a killed worker loses its case, not the run; workers never outlive dice.
+
+Real `dice` runs on 60 hard-linked 3D cases; the workers are found as children of the dice
+process in /proc and killed from outside, as the out-of-memory killer would.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from run_helpers import children, dice_cmd, finish, nifti_cases, popen, session_members, wait_until
+
+from dicecli.errors import ExitStatus
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    """60 3D cases: about a second of work on two workers."""
+    return nifti_cases(tmp_path_factory.mktemp("workers"), 60)
+
+
+def _workers(proc) -> list[int]:
+    """The two worker processes of a running `dice -j 2` (waits for them)."""
+    found = wait_until(lambda: children(proc.pid) if len(children(proc.pid)) == 2 else None, timeout=30)
+    assert found, "dice never had two workers"
+    return found
+
+
+def _no_one_left(proc) -> None:
+    assert wait_until(lambda: not session_members(proc.pid), timeout=10), \
+        f"processes left behind: {session_members(proc.pid)}"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_worker_loses_its_case_not_the_run(cases, signum):
+    proc = popen("score", *cases, "-j", "2", "--format", "json")
+    workers = _workers(proc)
+    time.sleep(0.1)  # both are scoring now
+    os.kill(workers[0], signum)  # as the out-of-memory killer would
+    stdout, stderr = finish(proc, timeout=120)
+    assert proc.returncode == ExitStatus.INPUT_ERROR, stderr
+    assert b"Traceback" not in stderr
+    _no_one_left(proc)
+    doc = json.loads(stdout)
+    names = [f"c{i:03d}" for i in range(60)]
+    lost = [e["case"] for e in doc["errors"]]
+    assert len(lost) == 1, doc["errors"]
+    assert sorted([c["case"] for c in doc["cases"]] + lost) == names  # every other case scored, in order
+    assert [c["case"] for c in doc["cases"]] == [n for n in names if n not in lost]
+    message = doc["errors"][0]["message"]
+    assert f"case '{lost[0]}'" in message and signal.Signals(signum).name in message
+    assert f"{lost[0]}" in stderr.decode() and signal.Signals(signum).name in stderr.decode()
+    reference = subprocess.run(dice_cmd("score", *cases, "-j", "1", "--format", "json"), capture_output=True)
+    expected = {c["case"]: c["classes"] for c in json.loads(reference.stdout)["cases"]}
+    assert all(c["classes"] == expected[c["case"]] for c in doc["cases"])
+
+
+def test_sigkill_to_dice_takes_its_workers_down(cases):
+    proc = popen("score", *cases, "-j", "2")
+    _workers(proc)
+    os.kill(proc.pid, signal.SIGKILL)  # no clean-up possible: the workers must notice on their own
+    finish(proc)  # returns only when nothing holds stdout any more
+    _no_one_left(proc)
