@@ -1,6 +1,51 @@
-"""``python -m dicecli`` runs the ``dice`` command."""
+"""``python -m dicecli`` and the ``dice`` script: SIGINT and SIGTERM are dice's own, first line to last.
 
-from .cli import main
+The handlers go in before click, numpy and the readers are imported, so an early Ctrl-C
+exits 130 with one line instead of a KeyboardInterrupt traceback (or click's "Aborted!"
+and exit 1). At the end dice leaves with ``os._exit`` once its streams are flushed:
+Python's own shutdown puts the default handlers back, and a Ctrl-C landing there would
+kill the process without a word. Only the ``dice`` script and ``python -m dicecli``
+import this module, because importing it changes signal handling; library users keep
+Python's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .interrupts import install
+
+install()
+
+
+def _status(code) -> int:
+    """The exit status SystemExit(code) stands for (None: 0; text: printed, 1)."""
+    if code is None or isinstance(code, int):
+        return code or 0
+    try:
+        print(code, file=sys.stderr)
+    except OSError:
+        pass
+    return 1
+
+
+def main() -> None:
+    """Run the ``dice`` command and exit with its status."""
+    try:
+        from .cli import main as command
+
+        command(prog_name="dice")
+        status = 0
+    except SystemExit as exc:
+        status = _status(exc.code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
 
 if __name__ == "__main__":
-    main(prog_name="dice")
+    main()

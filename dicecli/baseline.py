@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -56,27 +58,43 @@ def _invalid(path: str, reason: str) -> InputError:
     return InputError(path, f"not a dice JSON report: {reason}")
 
 
+def _read_text(path: str) -> str:
+    """The text of a regular file (InputError otherwise). Opened without blocking, so a FIFO is
+    refused instead of waiting forever for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read ({(exc.strerror or str(exc)).lower()})") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(path, "is a directory, expected a JSON report")
+        if not stat.S_ISREG(mode):
+            raise InputError(path, "not a regular file, expected a JSON report")
+        try:
+            return handle.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise _invalid(path, "not UTF-8 text") from None
+        except OSError as exc:
+            raise InputError(path, f"cannot read ({(exc.strerror or str(exc)).lower()})") from None
+
+
 def read_scores(path: str) -> RunScores:
     """Read a JSON report written by ``dice score --format json`` (or ``--json``).
 
-    Raises InputError naming ``path`` when the file cannot be read or is not such a report.
+    Raises InputError naming ``path`` when the file cannot be read or is not such a report
+    (including JSON nested too deeply for Python's parser).
     """
     path = str(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, expected a JSON report") from None
-    except UnicodeDecodeError:
-        raise _invalid(path, "not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read ({exc.strerror or exc})") from None
+    text = _read_text(path)
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise _invalid(path, f"invalid JSON ({exc})") from None
+    except RecursionError:
+        raise _invalid(path, "JSON nested too deeply") from None
     return scores_from_record(doc, path)
 
 

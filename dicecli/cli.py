@@ -7,13 +7,19 @@ warnings and progress go to stderr. Exit statuses are dicecli.errors.ExitStatus.
 
 from __future__ import annotations
 
+import math
 import os
+import signal
 import sys
 
 import click
 
 from . import __version__
-from .errors import DiceError, ExitStatus, UsageError
+from .errors import DiceError, ExitStatus, OutputError, UsageError
+from .interrupts import Interrupted, install, restore, set_note, unwinding
+
+#: The largest label dice can count (labels travel as int64).
+MAX_LABEL = 2**63 - 1
 
 
 def _parse_labels(ctx, param, value):
@@ -25,7 +31,22 @@ def _parse_labels(ctx, param, value):
         raise click.BadParameter(f"expected comma-separated whole numbers, got {value!r}") from None
     if not labels or min(labels) < 0:
         raise click.BadParameter("expected one or more labels >= 0")
+    if max(labels) > MAX_LABEL:
+        raise click.BadParameter(f"label {max(labels)} is too large (at most {MAX_LABEL})")
     return labels
+
+
+def _parse_max_drop(ctx, param, value):
+    """A number from 0 to 1; NaN and infinities are refused (a NaN bar would pass every drop)."""
+    if value is None:
+        return None
+    try:
+        drop = float(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a number from 0 to 1, got {value!r}") from None
+    if not (math.isfinite(drop) and 0.0 <= drop <= 1.0):
+        raise click.BadParameter(f"expected a number from 0 to 1, got {value!r}")
+    return drop
 
 
 def _parse_min_dice(ctx, param, value):
@@ -69,11 +90,23 @@ def _parse_label_names(ctx, param, value):
     try:
         if "=" in value and not os.path.exists(value):
             return parse_label_names(value)
+        _regular_file(value)
+        ctx.meta.setdefault("dice.inputs", []).append(value)  # never written over
         return load_label_names(value)
     except OSError as exc:
         raise click.BadParameter(f"cannot read {value} ({(exc.strerror or str(exc)).lower()})") from None
+    except RecursionError:
+        raise click.BadParameter(f"{value}: JSON nested too deeply") from None
     except ValueError as exc:
         raise click.BadParameter(f"{value}: {exc}" if os.path.exists(value) else str(exc)) from None
+
+
+def _regular_file(path: str) -> None:
+    """OSError unless ``path`` is a regular file (opening a FIFO to read would wait for a writer)."""
+    import stat
+
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError("not a regular file")
 
 
 def _parse_metrics(ctx, param, value):
@@ -86,10 +119,61 @@ def _parse_metrics(ctx, param, value):
 
 
 def _say(kind: str, message: str) -> None:
-    click.echo(f"dice: {kind}: {message}", err=True)
+    _line(f"{kind}: {message}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _line(text: str) -> None:
+    """One line on stderr, ``dice: TEXT``, control characters and undecodable bytes escaped."""
+    from .report.text import printable
+
+    click.echo(f"dice: {printable(text)}", err=True)
+
+
+class _DiceGroup(click.Group):
+    """The dice group: SIGINT/SIGTERM stop dice cleanly (exit 130/143) from the first line on."""
+
+    def main(self, *args, **kwargs):
+        previous = install()
+        set_note(None)
+        xfsz = _ignore_file_size_signal()
+        try:
+            _tolerant_stdout()
+            return super().main(*args, **kwargs)
+        except Interrupted as exc:  # before or after a command body (which handles its own)
+            _quiet_exit(lambda: _say("interrupted", "nothing was written"), exc.status)
+        finally:
+            restore(previous)
+            restore(xfsz)
+
+
+def _ignore_file_size_signal() -> dict:
+    """A write past the file-size limit (ulimit -f) fails with EFBIG instead of killing dice."""
+    if not hasattr(signal, "SIGXFSZ") or sys.platform == "win32":
+        return {}
+    try:
+        return {signal.SIGXFSZ: signal.signal(signal.SIGXFSZ, signal.SIG_IGN)}
+    except ValueError:  # not the main thread
+        return {}
+
+
+def _tolerant_stdout() -> None:
+    """Text that stdout's encoding cannot carry (an undecodable file-name byte) is escaped, not fatal."""
+    try:
+        sys.stdout.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError):
+        pass
+
+
+def _quiet_exit(report, status: int) -> None:
+    """Run ``report`` (a message on stderr) unless stderr is gone, then exit with ``status``."""
+    try:
+        report()
+    except OSError:
+        pass
+    sys.exit(int(status))
+
+
+@click.group(cls=_DiceGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="dice", message="%(prog)s %(version)s")
 def main():
     """Score segmentation masks against ground truth with hard Dice, per class.
@@ -110,8 +194,8 @@ def _one_math_thread() -> None:
 
 
 @main.command(context_settings={"max_content_width": 100})
-@click.argument("gt", type=click.Path(path_type=str))
-@click.argument("pred", type=click.Path(path_type=str))
+@click.argument("gt", type=click.Path(path_type=str, readable=False))
+@click.argument("pred", type=click.Path(path_type=str, readable=False))
 @click.option("--threshold", default="0.5", show_default=True, callback=_parse_thresholds,
               metavar="T|CLASS=T,...",
               help="Probability maps: foreground where p >= T. Per class: '1=0.4,2=0.6' or '0.5,2=0.6' "
@@ -207,9 +291,9 @@ def _one_math_thread() -> None:
 @click.option("--gate-on", type=click.Choice(["mean", "median", "pooled", "min", "cases"]),
               help="Statistic that must clear the bar: mean (default), median, pooled, min, "
                    "or cases (every case with a defined Dice).")
-@click.option("--baseline", "baseline_path", type=click.Path(path_type=str), metavar="FILE",
+@click.option("--baseline", "baseline_path", type=click.Path(path_type=str, readable=False), metavar="FILE",
               help="Compare with an earlier JSON report; exit 1 when a class mean drops by more than --max-drop.")
-@click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D",
+@click.option("--max-drop", callback=_parse_max_drop, metavar="D",
               help="Largest allowed drop of a class mean Dice against --baseline.  [default: 0]")
 @click.option("--per-case", is_flag=True, help="Table: add a row per case, worst first.")
 @click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
@@ -240,7 +324,7 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
     """
     ci = dict(min_dice=min_dice, min_f1=min_f1, min_pq=min_pq, gate_on=gate_on, baseline_path=baseline_path,
               max_drop=max_drop, junit_path=junit_path, html_path=html_path, journal=journal_path, resume=resume,
-              scheduler=scheduler)
+              scheduler=scheduler, inputs=tuple(click.get_current_context().meta.get("dice.inputs", ())))
     if (min_f1 or min_pq) and not (instances or connected_components):
         raise click.UsageError(f"--min-{'f1' if min_f1 else 'pq'} needs --instances or --connected-components")
     objects = _object_options(binary=binary, instances=instances, connected_components=connected_components,
@@ -264,8 +348,8 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
 
 
 @main.command(context_settings={"max_content_width": 100})
-@click.argument("a", type=click.Path(path_type=str))
-@click.argument("b", type=click.Path(path_type=str))
+@click.argument("a", type=click.Path(path_type=str, readable=False))
+@click.argument("b", type=click.Path(path_type=str, readable=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
@@ -443,14 +527,25 @@ def _run_command(debug, function, *args, **kwargs) -> None:
     """Run a command body; turn exceptions into one line on stderr and an exit status."""
     try:
         status = function(*args, **kwargs)
-    except KeyboardInterrupt:
-        _say("interrupted", "nothing was written")
-        status = ExitStatus.INTERRUPTED
+    except (KeyboardInterrupt, Interrupted) as exc:
+        where = getattr(exc, "outputs_state", "nothing was written")
+        _quiet_exit(lambda: _say("interrupted", where), getattr(exc, "status", ExitStatus.INTERRUPTED))
+    except BrokenPipeError:  # stdout or stderr closed early (| head): stop quietly, like other tools
+        _silence_std_streams()
+        status = ExitStatus.BROKEN_PIPE
+    except OutputError as exc:
+        _say("error", str(exc))
+        status = ExitStatus.OUTPUT_ERROR
     except UsageError as exc:
         _say("error", str(exc))
         status = ExitStatus.USAGE
     except DiceError as exc:
         _say("error", str(exc))
+        status = ExitStatus.INPUT_ERROR
+    except RecursionError as exc:  # input so deeply nested that Python gives up: not a dice bug
+        if debug:
+            raise
+        _say("error", f"input nested too deeply to process ({exc})")
         status = ExitStatus.INPUT_ERROR
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
@@ -458,6 +553,18 @@ def _run_command(debug, function, *args, **kwargs) -> None:
         _say("internal error", f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
         status = ExitStatus.INTERNAL
     sys.exit(int(status))
+
+
+def _silence_std_streams() -> None:
+    """Point fds 1 and 2 at /dev/null, so nothing left in a buffer hits the broken pipe at exit."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real descriptor (tests' CliRunner)
+            continue
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
 
 
 def _gate_specs(ci) -> tuple:
@@ -480,11 +587,9 @@ def _gate_specs(ci) -> tuple:
 
 
 def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options) -> ExitStatus:
-    from .evaluate import Settings, evaluate_pairing
-    from .outputs import refuse_input_overwrite
+    from .evaluate import Settings
+    from .outputs import check_targets, refuse_input_overwrite
     from .pairing import pair_paths
-    from .progress import progress_reporter
-    from .report.preflight import preflight_lines
 
     settings = Settings(**options)
     specs = _gate_specs(ci)
@@ -493,12 +598,35 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     if ci["resume"] and not ci["journal"]:
         raise UsageError("--resume needs --journal FILE (the journal to resume from)")
     pairing = pair_paths(gt, pred, **settings.layout)
-    inputs = [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred]
-    inputs += [ci["baseline_path"]] if ci["baseline_path"] else []
-    outputs = [p for p in (json_path, csv_path, ci["junit_path"], ci["html_path"]) if p]
-    refuse_input_overwrite(outputs + ([ci["journal"]] if ci["journal"] else []), inputs + list(pairing.extra))
-    if len(outputs) != len({os.path.realpath(p) for p in outputs}):
-        raise UsageError("two of --json, --csv, --junit and --html name the same file")
+    inputs = [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred] + list(pairing.extra)
+    inputs += ([ci["baseline_path"]] if ci["baseline_path"] else []) + list(ci["inputs"])
+    if ci["journal"]:
+        refuse_input_overwrite([ci["journal"]], inputs)
+    # Every output target is checked before any case is scored (exit 2 for one that can never work).
+    outputs = check_targets([p for p in (json_path, csv_path, ci["junit_path"], ci["html_path"]) if p], inputs)
+    from .report import text  # noqa: F401  (loaded now: the signal handler's note must not import)
+
+    set_note(lambda: _written(outputs))  # an interrupt message says what was written, until dice exits
+    try:
+        return _score_checked(pairing, settings, specs, outputs, inputs, fmt=fmt, json_path=json_path,
+                              csv_path=csv_path, per_case=per_case, quiet=quiet, ci=ci)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        exc.outputs_state = _written(outputs)
+        raise
+
+
+def _written(outputs) -> str:
+    from .report.text import printable
+
+    return printable(outputs.state()) if outputs.targets else "nothing was written"
+
+
+def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path, csv_path, per_case, quiet,
+                   ci) -> ExitStatus:
+    from .evaluate import evaluate_pairing
+    from .progress import progress_reporter
+    from .report.preflight import preflight_lines
+
     baseline = None
     if ci["baseline_path"]:
         from .baseline import read_scores
@@ -506,16 +634,16 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
         baseline = read_scores(ci["baseline_path"])  # an unusable baseline stops before scoring (exit 3)
     if not quiet:
         for line in preflight_lines(pairing, settings):
-            click.echo(f"dice: {line}", err=True)
+            _line(line)
         if per_case and fmt != "table":
             _say("warning", f"--per-case has no effect with --format {fmt} (it adds rows to the table; "
                             "JSON and CSV always hold every case)")
     from .allocator import keep_freed_memory
 
     keep_freed_memory()  # this process is dice's own: reuse voxel buffers across cases (-j 1)
-    with progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
+    with unwinding(), progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
         run = evaluate_pairing(pairing, settings, progress=advance, journal=ci["journal"], resume=ci["resume"],
-                               scheduler=ci["scheduler"])
+                               scheduler=ci["scheduler"])  # an interrupt stops the workers
     for error in run.errors:
         _say("error", error.message)
     if not quiet:
@@ -533,9 +661,12 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
 
         baseline_verdict = check_baseline(run, baseline, ci["max_drop"] or 0.0)
     checks = dict(gate=gate, baseline=baseline_verdict, specs=specs, max_drop=ci["max_drop"] or 0.0)
-    _emit(run, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=ci["junit_path"],
-          html_path=ci["html_path"], per_case=per_case, **checks)
-    _ci_messages(run, gate, baseline_verdict)
+    failure = _emit(run, outputs, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=ci["junit_path"],
+                    html_path=ci["html_path"], per_case=per_case, **checks)
+    _ci_messages(run, gate, baseline_verdict, inputs + outputs.paths)
+    if failure:
+        _say("error", failure)
+        return ExitStatus.OUTPUT_ERROR  # the files a script expects are not there: worse than anything else
     if run.errors:
         return ExitStatus.INPUT_ERROR  # an input error wins: never reported as a quality failure
     if (gate and not gate.passed) or (baseline_verdict and not baseline_verdict.passed):
@@ -543,12 +674,16 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     return ExitStatus.OK
 
 
-def _ci_messages(run, gate, baseline) -> None:
-    """Verdict blocks on stderr, GitHub annotations and job summary when running in Actions."""
+def _ci_messages(run, gate, baseline, taken: list[str]) -> None:
+    """Verdict blocks on stderr, GitHub annotations and job summary when running in Actions.
+
+    taken: the run's inputs and output files; a job summary file that is one of them is
+    never appended to (a warning says so).
+    """
     from .report.verdict import baseline_lines, gate_lines
 
     for line in (gate_lines(gate) if gate else []) + (baseline_lines(baseline) if baseline else []):
-        click.echo(f"dice: {line}", err=True)
+        _line(line)
     from .report import github
 
     if github.in_actions(os.environ):
@@ -556,8 +691,13 @@ def _ci_messages(run, gate, baseline) -> None:
             click.echo(line, err=True)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
+        from .outputs import is_input
         from .report.markdown import render_markdown
 
+        if is_input(summary, taken):
+            _say("warning", f"GITHUB_STEP_SUMMARY={summary} is an input or output of this run; "
+                            "the job summary was not appended to it")
+            return
         try:
             github.append_step_summary(summary, render_markdown(run, gate, baseline))
         except OSError as exc:
@@ -578,47 +718,83 @@ def _json_extras(gate, baseline, specs, max_drop) -> dict:
     return {"settings_extra": settings, "extra": extra}
 
 
-def _emit(run, *, fmt, json_path, csv_path, junit_path, html_path, per_case, gate, baseline, specs,
-          max_drop) -> None:
-    """Write requested files (atomically), then print the stdout report."""
-    from .outputs import write_atomic
-    from .report.csv_report import render_csv
-    from .report.json_report import render_json
-
-    rendered = {}
+def _render(run, *, fmt, json_path, csv_path, junit_path, html_path, gate, baseline, specs,
+            max_drop) -> dict[str, str]:
+    """The text of every report the run needs (for files and stdout), by kind."""
+    texts = {}
     if json_path or fmt == "json":
-        rendered["json"] = render_json(run, **_json_extras(gate, baseline, specs, max_drop))
-    if csv_path or fmt == "csv":
-        rendered["csv"] = render_csv(run)
-    if fmt == "markdown":
-        from .report.markdown import render_markdown
+        from .report.json_report import render_json
 
-        rendered["markdown"] = render_markdown(run, gate, baseline)
-    if json_path:
-        write_atomic(json_path, rendered["json"])
-    if csv_path:
-        write_atomic(csv_path, rendered["csv"])
+        texts["json"] = render_json(run, **_json_extras(gate, baseline, specs, max_drop))
+    if csv_path or fmt == "csv":
+        from .report.csv_report import render_csv
+
+        texts["csv"] = render_csv(run)
     if junit_path:
         from .report.junit import render_junit
 
-        write_atomic(junit_path, render_junit(run, gate, baseline))
+        texts["junit"] = render_junit(run, gate, baseline)
     if html_path:
         from .report.html import render_html
         from .report.records import run_record
 
-        write_atomic(html_path, render_html(run_record(run, **_json_extras(gate, baseline, specs, max_drop))))
-    if fmt in rendered:
-        click.echo(rendered[fmt], nl=False)
+        texts["html"] = render_html(run_record(run, **_json_extras(gate, baseline, specs, max_drop)))
+    if fmt == "markdown":
+        from .report.markdown import render_markdown
+
+        texts["markdown"] = render_markdown(run, gate, baseline)
+    return texts
+
+
+def _emit(run, outputs, *, fmt, json_path, csv_path, junit_path, html_path, per_case, **checks) -> str | None:
+    """Write the output files as one commit, then print the stdout report (even if writing failed).
+
+    Returns the one-line write failure (every regular output file left as it was), or None.
+    """
+    texts = _render(run, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=junit_path,
+                    html_path=html_path, **checks)
+    failure = None
+    paths = (("json", json_path), ("csv", csv_path), ("junit", junit_path), ("html", html_path))
+    try:
+        with unwinding():  # an interrupt removes the temporary files
+            outputs.commit({path: texts[kind] for kind, path in paths if path})
+    except OutputError as exc:
+        failure = str(exc)
+    _print_report(lambda: _stdout_report(run, texts.get(fmt), per_case))
+    return failure
+
+
+def _stdout_report(run, text: str | None, per_case: bool) -> None:
+    if text is not None:
+        from .outputs import encode
+
+        click.echo(encode(text), nl=False)  # the very bytes the output file gets
         return
     from .report.table import print_table
 
     print_table(run, _stdout_console(), per_case=per_case)
 
 
+def _print_report(write) -> None:
+    """Run ``write`` (printing to stdout) and flush; a failed write is an OutputError, a closed pipe
+    a BrokenPipeError (both for _run_command)."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to standard output ({(exc.strerror or str(exc)).lower()})") from None
+
+
 def _stdout_console():
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:  # rich would exit 1; dice exits quietly with 141
+            raise BrokenPipeError(32, "Broken pipe")
+
+    return StdoutConsole(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 def _compare(a, b, *, fmt) -> ExitStatus:
@@ -628,11 +804,12 @@ def _compare(a, b, *, fmt) -> ExitStatus:
     for warning in cmp.warnings:
         _say("warning", warning)
     if fmt == "json":
+        from .outputs import encode
         from .report.compare_json import render_comparison_json
 
-        click.echo(render_comparison_json(cmp), nl=False)
+        _print_report(lambda: click.echo(encode(render_comparison_json(cmp)), nl=False))
     else:
         from .report.compare_table import print_comparison
 
-        print_comparison(cmp, _stdout_console())
+        _print_report(lambda: print_comparison(cmp, _stdout_console()))
     return ExitStatus.OK

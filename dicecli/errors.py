@@ -18,7 +18,10 @@ class ExitStatus(IntEnum):
     USAGE = 2  # bad option or argument
     INPUT_ERROR = 3  # a file could not be read or paired, or geometry did not match
     INTERNAL = 70  # a bug in dice itself (EX_SOFTWARE); --debug shows the traceback
+    OUTPUT_ERROR = 74  # an output could not be written (EX_IOERR); the report is still printed
     INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT)
+    BROKEN_PIPE = 141  # stdout or stderr was closed early (128 + SIGPIPE), e.g. `dice ... | head -1`
+    TERMINATED = 143  # stopped by SIGTERM (128 + SIGTERM)
 
 
 class DiceError(Exception):
@@ -56,3 +59,7 @@ class GeometryError(InputError):
 
 class PairingError(InputError):
     """Cases could not be matched between the ground-truth and prediction folders."""
+
+
+class OutputError(DiceError):
+    """An output file (or stdout) could not be written; the message names it and the reason."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 from .errors import PairingError, UsageError
@@ -232,15 +233,24 @@ def pair_folders(gt_dir: str, pred_dir: str, *, pred_suffix: str | None = None, 
     )
 
 
+def _kind(path: str) -> bool:
+    """True for a folder, False for anything else; PairingError when ``path`` cannot be looked at
+    (missing, a symbolic-link loop, a parent folder without permission)."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        reason = "broken symbolic link" if os.path.islink(path) else "no such file or directory"
+        raise PairingError(path, reason) from None
+    except OSError as exc:
+        raise PairingError(path, f"cannot open ({(exc.strerror or str(exc)).lower()})") from None
+
+
 def pair_paths(gt: str, pred: str, **layout) -> Pairing:
     """Pair two folders, or two files (one case named after the ground-truth file).
 
     layout: pred_suffix, recursive, gt_pattern, pred_pattern (see pair_folders).
     """
-    for path in (gt, pred):
-        if not os.path.lexists(path):
-            raise PairingError(path, "no such file or directory")
-    gt_is_dir, pred_is_dir = os.path.isdir(gt), os.path.isdir(pred)
+    gt_is_dir, pred_is_dir = _kind(gt), _kind(pred)
     if gt_is_dir and pred_is_dir:
         return pair_folders(gt, pred, **layout)
     if not gt_is_dir and not pred_is_dir:

@@ -49,5 +49,5 @@ def annotations(run, gate: GateVerdict | None = None, baseline: BaselineVerdict 
 
 def append_step_summary(path: str, markdown: str) -> None:
     """Append ``markdown`` to the job summary file (GitHub creates it; OSError propagates)."""
-    with open(path, "a", encoding="utf-8") as handle:
+    with open(path, "a", encoding="utf-8", errors="backslashreplace") as handle:
         handle.write(markdown if markdown.endswith("\n") else markdown + "\n")

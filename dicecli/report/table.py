@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
     from ..evaluate import Evaluation
 from .settings_text import class_text, settings_line
+from .text import printable
 
 WIDE_CASE_TABLE_MAX_CLASSES = 8
 #: Class rows of the summary table; the rest are counted in one row (JSON and CSV hold them all).
@@ -39,7 +40,7 @@ def summary_table(run: Evaluation) -> Table:
     for name, _ in extra:
         table.add_column(f"{METRIC_HEADERS.get(name, name)} mean", justify="right")
     for col, (spec, s) in enumerate(zip(run.classes[:MAX_TABLE_ROWS], run.summary.classes)):
-        table.add_row(class_text(spec), str(s.n), str(s.n_undefined), fmt(s.mean), fmt(s.std), fmt(s.median),
+        table.add_row(printable(class_text(spec)), str(s.n), str(s.n_undefined), fmt(s.mean), fmt(s.std), fmt(s.median),
                       fmt(s.min), fmt(s.max), fmt(s.pooled), *(fmt(per_class[col].mean) for _, per_class in extra))
     if len(run.classes) > MAX_TABLE_ROWS:
         table.add_row(f"… {len(run.classes) - MAX_TABLE_ROWS:,} more", style="dim")
@@ -66,17 +67,17 @@ def case_table(run: Evaluation) -> Table:
         means = _case_means(run)
         order = sorted(range(len(run.cases)), key=lambda i: (not math.isfinite(means[i]), means[i], run.cases[i].case))
         for key in run.keys:
-            table.add_column(f"class {key}", justify="right")
+            table.add_column(f"class {printable(key)}", justify="right")
         table.add_column("mean", justify="right")
         for i in order:
-            table.add_row(run.cases[i].case, *(fmt(v) for v in run.dice[i]), fmt(means[i]))
+            table.add_row(printable(run.cases[i].case), *(fmt(v) for v in run.dice[i]), fmt(means[i]))
         return table
     for name in ("class", "dice", "tp", "fp", "fn", "status"):
         table.add_column(name, justify="left" if name in ("class", "status") else "right")
     cells = [(i, c) for i in range(len(run.cases)) for c in range(len(run.classes))]
     cells.sort(key=lambda ic: (not math.isfinite(run.dice[ic]), run.dice[ic], run.cases[ic[0]].case))
     for i, c in cells:
-        table.add_row(run.cases[i].case, run.keys[c], fmt(run.dice[i, c]), str(run.tp[i, c]),
+        table.add_row(printable(run.cases[i].case), printable(run.keys[c]), fmt(run.dice[i, c]), str(run.tp[i, c]),
                       str(run.fp[i, c]), str(run.fn[i, c]), str(run.status[i, c]))
     return table
 
@@ -95,7 +96,7 @@ def object_table(run: Evaluation) -> Table:
         for k, t in enumerate(o.thresholds):
             tp = int(o.tp[:, col, k].sum())
             s = {name: o.summaries[name][col][k] for name in ("precision", "recall", "f1", "sq", "pq")}
-            table.add_row(class_text(spec) if k == 0 else "", f"{t:g}", str(n_gt), str(n_pred), str(tp),
+            table.add_row(printable(class_text(spec)) if k == 0 else "", f"{t:g}", str(n_gt), str(n_pred), str(tp),
                           str(n_pred - tp), str(n_gt - tp), *(fmt(s[n].pooled) for n in ("precision", "recall", "f1",
                                                                                        "sq", "pq")),
                           fmt(s["f1"].mean), fmt(s["pq"].mean))
@@ -113,7 +114,7 @@ def lesion_table(run: Evaluation) -> Table:
     for col, spec in enumerate(run.classes[:MAX_TABLE_ROWS]):
         n, found = int(les.n_lesions[:, col].sum()), int(les.n_detected[:, col].sum())
         s = les.summaries[col]
-        table.add_row(class_text(spec), str(n), str(found), str(n - found), str(int(les.n_fp[:, col].sum())),
+        table.add_row(printable(class_text(spec)), str(n), str(found), str(n - found), str(int(les.n_fp[:, col].sum())),
                       str(int(les.n_small[:, col].sum())), str(s.n), fmt(s.mean), fmt(s.median), fmt(s.pooled))
     if len(run.classes) > MAX_TABLE_ROWS:
         table.add_row(f"… {len(run.classes) - MAX_TABLE_ROWS:,} more", style="dim")
