@@ -147,6 +147,9 @@ def check_targets(paths: Iterable[str], inputs: Iterable[str]) -> "Outputs":
 
 def refuse_input_overwrite(outputs: Iterable[str], inputs: Iterable[str]) -> None:
     """Raise UsageError when an output path is (a link to) an input file or a folder."""
+    outputs = list(outputs)
+    if not outputs:
+        return  # resolving thousands of input paths costs time: only when there is something to check
     input_paths = {_real(p) for p in inputs}
     for out in outputs:
         if os.path.isdir(out):

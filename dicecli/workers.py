@@ -7,6 +7,10 @@ worker dies (SIGKILL from the out-of-memory killer, SIGTERM, a crash in a C libr
 item it was on comes back as :class:`Lost`, the items queued behind it go to another
 worker, and a fresh worker takes its place. A Pool would wait forever instead.
 
+A worker sends the answers of a batch together (fewer messages and wake-ups for many small
+items) and writes the index of the item in hand to a shared integer, so a death still names
+the one item it was on; the answered-but-unsent items of its batch are simply done again.
+
 Workers ignore SIGINT (Ctrl-C is the parent's to handle), end with the parent (Linux:
 PR_SET_PDEATHSIG), and point their stdout at /dev/null, so no worker can outlive dice and
 hold a pipe such as ``$(dice ...)`` open. Forking happens with SIGINT/SIGTERM held back,
@@ -27,6 +31,8 @@ from .interrupts import deferred, worker_signals
 
 #: Seconds a worker gets to exit after SIGTERM before it is killed.
 TERMINATE_WAIT_S = 2.0
+#: The shared "item in hand" value of a worker between items.
+IDLE = -1
 _PR_SET_PDEATHSIG = 1
 
 
@@ -92,8 +98,11 @@ def _answer(function, item):
         return _Failure(exc, traceback.format_exc())
 
 
-def _serve(tasks, results, function, initializer, parent: int) -> None:
-    """A worker's life: take batches of (index, item), send back (index, outcome) one by one."""
+def _serve(tasks, results, current, function, initializer, parent: int) -> None:
+    """A worker's life: take batches of (index, item), send back their [(index, outcome)].
+
+    ``current`` (shared with the parent) holds the index of the item in hand, IDLE between items.
+    """
     worker_signals()
     _die_with_parent(parent)
     _quiet_stdout()
@@ -106,12 +115,31 @@ def _serve(tasks, results, function, initializer, parent: int) -> None:
             return
         if batch is None:
             return
+        answers = []
         for index, item in batch:
-            outcome = _answer(function, item)
-            try:
-                results.send((index, outcome))
-            except (TypeError, AttributeError, ValueError) as exc:  # an unpicklable outcome: a bug
-                results.send((index, _Failure(RuntimeError(str(exc)), repr(exc))))
+            current.value = index
+            answers.append((index, _answer(function, item)))
+            current.value = IDLE
+        try:
+            results.send(answers)
+        except (TypeError, AttributeError, ValueError) as exc:  # an unpicklable outcome: a bug
+            results.send([(index, _Failure(RuntimeError(str(exc)), repr(exc))) for index, _ in answers])
+
+
+def _shared_int(context):
+    """An int64 (``.value``, starting IDLE) that a forked child and this process share.
+
+    An anonymous shared mapping under fork: no file behind it, so neither a full /dev/shm nor a
+    file-size limit can stop it. Other start methods use multiprocessing's shared heap.
+    """
+    if context.get_start_method() != "fork":
+        return context.RawValue("q", IDLE)
+    import ctypes
+    import mmap
+
+    value = ctypes.c_int64.from_buffer(mmap.mmap(-1, ctypes.sizeof(ctypes.c_int64)))
+    value.value = IDLE
+    return value
 
 
 class _Worker:
@@ -120,8 +148,9 @@ class _Worker:
     def __init__(self, context, function, initializer):
         task_r, self.tasks = context.Pipe(duplex=False)
         self.results, result_w = context.Pipe(duplex=False)
+        self.current = _shared_int(context)  # the item in hand, written by the worker
         self.process = context.Process(target=_serve, daemon=True,
-                                       args=(task_r, result_w, function, initializer, os.getpid()))
+                                       args=(task_r, result_w, self.current, function, initializer, os.getpid()))
         self.process.start()
         task_r.close()
         result_w.close()
@@ -140,9 +169,9 @@ class _Worker:
         """Move every answer waiting in the pipe into ``done``; False once the pipe is closed."""
         try:
             while self.results.poll():
-                index, outcome = self.results.recv()
-                self.queue.remove(index)
-                done[index] = outcome
+                for index, outcome in self.results.recv():
+                    self.queue.remove(index)
+                    done[index] = outcome
         except (EOFError, OSError):
             return False
         return True
@@ -178,7 +207,7 @@ class _Pool:
         self.context, self.function, self.initializer = context, function, initializer
         self.jobs = jobs
         self.workers: list[_Worker] = []
-        self.spare_deaths = 0  # deaths that cost no item (at start-up, or idle)
+        self.spare_deaths = 0  # deaths with no item in hand (at start-up, between items)
 
     def fill(self) -> None:
         """Start workers until there are ``jobs``."""
@@ -188,20 +217,21 @@ class _Pool:
                 self.workers.append(_Worker(self.context, self.function, self.initializer))
 
     def bury(self, worker: _Worker, todo: deque, done: dict) -> None:
-        """A worker died: its current item is Lost, the ones queued behind it go back to ``todo``."""
+        """A worker died: the item in its hand is Lost; its other unanswered items go back to ``todo``."""
         worker.drain(done)
         worker.process.join()
         self.workers.remove(worker)
-        exitcode = worker.process.exitcode
+        exitcode, in_hand = worker.process.exitcode, worker.current.value
         worker.stop(wait=False)
-        if worker.queue:
-            lost = worker.queue.popleft()
+        lost = in_hand if in_hand in worker.queue else None
+        if lost is not None:
+            worker.queue.remove(lost)
             done[lost] = Lost(lost, exitcode)
-            todo.extendleft(reversed(worker.queue))
-        else:
+        todo.extendleft(reversed(worker.queue))  # sent but not answered: scored again elsewhere
+        if lost is None:  # died with no item in hand: nothing is lost, but a pool that keeps dying stops
             self.spare_deaths += 1
             if self.spare_deaths > 2 * self.jobs:
-                raise RuntimeError(f"worker processes keep dying before taking any work ({death_reason(exitcode)})")
+                raise RuntimeError(f"worker processes keep dying between cases ({death_reason(exitcode)})")
 
     def close(self, *, wait: bool) -> None:
         with deferred():  # a second interrupt never leaves a worker running

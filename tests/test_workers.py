@@ -66,3 +66,37 @@ def test_sigkill_to_dice_takes_its_workers_down(cases):
     os.kill(proc.pid, signal.SIGKILL)  # no clean-up possible: the workers must notice on their own
     finish(proc)  # returns only when nothing holds stdout any more
     _no_one_left(proc)
+
+
+# --- ordered_map itself (forked workers of this test process) -----------------------------------
+
+
+def _square_or_die(x: int) -> int:
+    if x == 7:
+        os.kill(os.getpid(), signal.SIGKILL)  # this item kills the worker scoring it
+    return x * x
+
+
+def _fail_on_five(x: int) -> int:
+    if x == 5:
+        raise ValueError("five")
+    return x
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_ordered_map_names_the_item_in_hand_and_redoes_the_rest(batch):
+    from dicecli.workers import Lost, ordered_map
+
+    out = list(ordered_map(_square_or_die, range(20), jobs=2, batch=batch))
+    assert [o.index for o in out if isinstance(o, Lost)] == [7]
+    assert out[7].exitcode == -signal.SIGKILL and out[7].reason == "killed by SIGKILL"
+    assert [o for i, o in enumerate(out) if i != 7] == [i * i for i in range(20) if i != 7]
+
+
+def test_ordered_map_reraises_a_bug_and_stops_its_workers():
+    from dicecli.workers import ordered_map
+
+    before = set(children(os.getpid()))
+    with pytest.raises(ValueError, match="five"):
+        list(ordered_map(_fail_on_five, range(40), jobs=2, batch=2))
+    assert wait_until(lambda: set(children(os.getpid())) <= before, timeout=10)
