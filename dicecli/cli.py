@@ -447,44 +447,59 @@ def sweep(gt, pred, steps, labels, ignore_label, label_names, empty_both, pred_k
 
 def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **options) -> ExitStatus:
     from .evaluate import Settings
-    from .outputs import refuse_input_overwrite, write_atomic
+    from .outputs import check_targets
     from .pairing import pair_paths
     from .progress import progress_reporter
     from .report import sweep_report
+    from .report.text import printable
     from .sweep_run import sweep as run_sweep
 
     settings = Settings(**options)
-    outputs = [p for p in (json_path, csv_path, plot_path) if p]
     if plot_path and not plot_path.lower().endswith((".svg", ".png")):
         raise UsageError(f"--plot {plot_path}: give a file ending in .svg or .png")
     pairing = pair_paths(gt, pred, prefer="probabilities", **settings.layout)
-    refuse_input_overwrite(outputs, [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred])
+    inputs = [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred]
+    outputs = check_targets([p for p in (json_path, csv_path, plot_path) if p], inputs)  # before any work
+    set_note(lambda: _written(outputs))
     if not quiet:
         from .report.preflight import preflight_lines
 
         for line in preflight_lines(pairing, settings):
-            click.echo(f"dice: {line}", err=True)
-    with progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
+            _line(line)
+    with unwinding(), progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
         result = run_sweep(gt, pred, settings, steps=steps, progress=advance, pairing=pairing)
     if not quiet:
-        click.echo(f"dice: {result.n_cases} case(s) swept over {len(result.thresholds)} thresholds", err=True)
+        _line(f"{result.n_cases} case(s) swept over {len(result.thresholds)} thresholds")
     for error in result.errors:
-        _say("error", error.message)
-    rendered = {}
+        _say("error", printable(error.message))
+    texts: dict[str, str | bytes] = {}
     if json_path or fmt == "json":
-        rendered["json"] = sweep_report.render_json(result)
+        texts["json"] = sweep_report.render_json(result)
     if csv_path or fmt == "csv":
-        rendered["csv"] = sweep_report.render_csv(result)
-    for path, key in ((json_path, "json"), (csv_path, "csv")):
-        if path:
-            write_atomic(path, rendered[key])
+        texts["csv"] = sweep_report.render_csv(result)
     if plot_path:
-        write_atomic(plot_path, sweep_report.plot_bytes(result, plot_path))
-    if fmt in rendered:
-        click.echo(rendered[fmt], nl=False)
+        texts["plot"] = sweep_report.plot_bytes(result, plot_path)
+    failure = None
+    try:
+        with unwinding():
+            outputs.commit({path: texts[kind] for kind, path in (("json", json_path), ("csv", csv_path),
+                                                                  ("plot", plot_path)) if path})
+    except OutputError as exc:
+        failure = str(exc)
+    if fmt in texts:
+        _print_report(lambda: _stdout_report_text(texts[fmt]))
     else:
-        sweep_report.print_table(result, _stdout_console())
+        _print_report(lambda: sweep_report.print_table(result, _stdout_console()))
+    if failure:
+        _say("error", failure)
+        return ExitStatus.OUTPUT_ERROR
     return ExitStatus.INPUT_ERROR if result.errors else ExitStatus.OK
+
+
+def _stdout_report_text(text) -> None:
+    from .outputs import encode
+
+    click.echo(encode(text), nl=False)
 
 
 @main.command(context_settings={"max_content_width": 100})
@@ -505,21 +520,25 @@ def report(run_json, html_path, no_pictures, debug):
 def _report(run_json, *, html_path, pictures) -> ExitStatus:
     import json
 
+    from .baseline import _read_text
     from .errors import InputError
-    from .outputs import refuse_input_overwrite, write_atomic
+    from .outputs import check_targets
     from .report.html import render_html
 
-    refuse_input_overwrite([html_path], [run_json])
+    outputs = check_targets([html_path], [run_json])
     try:
-        with open(run_json, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except OSError as exc:
-        raise InputError(run_json, f"cannot read the report ({(exc.strerror or str(exc)).lower()})") from None
+        record = json.loads(_read_text(run_json))  # a regular file only: a FIFO is refused, never waited on
     except (ValueError, RecursionError) as exc:
         raise InputError(run_json, f"not a JSON report of dice score ({str(exc).splitlines()[0][:120]})") from None
     if not isinstance(record, dict) or not isinstance(record.get("cases"), list) or "summary" not in record:
         raise InputError(run_json, "not a JSON report of dice score (no cases and summary)")
-    write_atomic(html_path, render_html(record, pictures=pictures))
+    page = render_html(record, pictures=pictures)
+    try:
+        with unwinding():
+            outputs.commit({html_path: page})
+    except OutputError as exc:
+        _say("error", str(exc))
+        return ExitStatus.OUTPUT_ERROR
     return ExitStatus.OK
 
 

@@ -158,28 +158,26 @@ def _sweep_case(pair, settings: Settings, steps: int):
 
 def _run_cases(pairs, settings: Settings, steps: int, jobs: int):
     """Outcomes of _sweep_case in case order, on ``jobs`` worker processes (1: in this process).
-    A worker that dies (killed, out of memory) loses its cases, each reported as an error."""
+    A worker that dies (killed, out of memory) loses only the case it held, reported as an error."""
     if jobs <= 1 or len(pairs) <= 1:
         for pair in pairs:
             yield _sweep_case(pair, settings, steps)
         return
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    from contextlib import closing
+    from functools import partial
 
     from .readers import preload
+    from .workers import Lost, ordered_map
 
     preload([p for pair in pairs for p in (pair.gt, pair.pred)])
-    context = multiprocessing.get_context("fork" if os.name == "posix" and os.uname().sysname == "Linux" else "spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(pairs)), mp_context=context) as pool:
-        futures = [pool.submit(_sweep_case, pair, settings, steps) for pair in pairs]
-        for pair, future in zip(pairs, futures, strict=False):
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                yield pair.case, None, CaseError(pair.case, pair.pred, f"{pair.pred}: a worker process died while "
-                                                                       "sweeping this case (out of memory?)")
+    outcomes = ordered_map(partial(_sweep_case, settings=settings, steps=steps), pairs, jobs=jobs)
+    with closing(outcomes):
+        for pair, outcome in zip(pairs, outcomes, strict=False):
+            if isinstance(outcome, Lost):
+                path = pair.pred or pair.gt
+                outcome = (pair.case, None, CaseError(pair.case, path, f"{path}: case '{pair.case}' was not swept: "
+                                                                       f"its worker process was {outcome.reason}"))
+            yield outcome
 
 
 def sweep(gt: str, pred: str, settings: Settings, *, steps: int = 99, progress=None,

@@ -130,3 +130,23 @@ def test_outputs_csv_plots(tmp_path):
     with Image.open(f"{out}.png") as im:
         assert im.format == "PNG" and im.size == (640, 400)
     assert sweep_cli(gt, pred, "--plot", f"{out}.gif").exit_code == 2
+
+
+def test_outputs_are_checked_before_sweeping_and_committed_together(tmp_path):
+    gt, pred = FIXTURES / "prob" / "gt", FIXTURES / "prob" / "pred"
+    missing = sweep_cli(gt, pred, "--json", tmp_path / "nope" / "s.json", "-q")
+    assert missing.exit_code == 2 and "nope" in missing.stderr and len(missing.stderr.splitlines()) == 1
+    over_input = sweep_cli(gt, pred, "--csv", next(gt.iterdir()), "-q")
+    assert over_input.exit_code == 2
+    (tmp_path / "old.json").write_text("old")
+    ok = sweep_cli(gt, pred, "--json", tmp_path / "old.json", "--plot", tmp_path / "p.svg", "-q")
+    assert ok.exit_code == 0 and (tmp_path / "old.json").read_text() != "old" and (tmp_path / "p.svg").exists()
+
+
+def test_report_refuses_a_fifo_instead_of_waiting(tmp_path):
+    import os
+
+    fifo = tmp_path / "run.json"
+    os.mkfifo(fifo)
+    result = sweep_cli.__globals__["CliRunner"]().invoke(main, ["report", str(fifo), "--html", str(tmp_path / "r.html")])
+    assert result.exit_code == 3 and "regular file" in result.stderr
