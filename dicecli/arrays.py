@@ -93,7 +93,8 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
     threshold, smooth, empty_both, ignore_label
         As ``dice score``'s options (README, Conventions).
     spacing : sequence of float, optional
-        Voxel size in mm per axis of ``gt``: adds volumes (``gt_volume_mm3``).
+        Voxel size in mm per axis of ``gt``: adds volumes (``gt_volume_mm3``), and is
+        the spacing of the boundary metrics (``metrics="hd95,nsd"``; 1 mm without it).
     **options
         Any other field of dicecli.settings.Settings (``regions``, ``metrics``,
         ``soft``, ``pred_kind``, ``prob_scale``, ``multilabel``, ``thresholds``,

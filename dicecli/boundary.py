@@ -38,20 +38,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .metrics import BOUNDARY_METRICS  # noqa: F401 (report order; re-exported)
 from .surfels import neighbour_codes, surfel_sizes
 
-#: Boundary metrics, in report order; CONVENTIONS: how the distance metrics are computed.
-BOUNDARY_METRICS = ("hd", "hd95", "assd", "masd", "nsd")
 DISTANCE_METRICS = ("hd", "hd95", "assd", "masd")
+#: How the distance metrics are computed (see the table above).
 CONVENTIONS = ("voxel", "deepmind", "medpy")
 PERCENT = 95.0
 
 
 def _kdtree():
+    """pykdtree's KDTree, its OpenMP runtime loaded single-threaded.
+
+    dice runs cases in forked workers; a forked child of a process whose OpenMP
+    runtime has started threads can hang on its first parallel region. So when
+    OMP_NUM_THREADS is unset it is set to 1 while pykdtree (and the OpenMP copy it
+    ships) loads, then unset again, so libraries loaded later are not affected.
+    """
+    import os
+
+    unset = "OMP_NUM_THREADS" not in os.environ
+    if unset:
+        os.environ["OMP_NUM_THREADS"] = "1"
     try:
         from pykdtree.kdtree import KDTree
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("boundary metrics need pykdtree: pip install 'dicecli[boundary]'") from None
+    finally:
+        if unset:
+            os.environ.pop("OMP_NUM_THREADS", None)
     return KDTree
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .alignment import Alignment, align
+from .boundary_case import CaseBoundary, case_boundary
 from .channels import argmax_labels, channel_thresholds, multilabel_counts, paint_regions, soft_sums
-from .classes import region_counts
+from .classes import build_classes, region_counts
 from .errors import GeometryError, InputError, ValueKindError
 from .geometry import geometry_mismatch
 from .instances import PerClass, lesion_table, object_counts
@@ -51,6 +52,8 @@ class CaseResult:
         the run warns once: per-id Dice means nothing for them).
     objects: objects and matches per class (settings.objects), dicecli.instances.object_counts.
     lesions: lesion-wise counts per class (settings.lesion_wise), dicecli.instances.lesion_table.
+    boundary: boundary metrics per class present in the case (with --metrics hd,
+        hd95, assd, masd or nsd), else None.
     """
 
     case: str
@@ -71,6 +74,7 @@ class CaseResult:
     axes_unchecked: bool = False
     objects: PerClass | None = None
     lesions: PerClass | None = None
+    boundary: CaseBoundary | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ def _count(gt_labels: np.ndarray, labels: np.ndarray, settings: Settings) -> dic
         g, p = _foreground(gt_labels), _foreground(labels)
     out = _with_regions(count_labels(g, p, ignore=settings.ignore_label), settings, g, p)
     out["maps"] = (gt_labels, labels)
+    if settings.boundary_metrics:
+        out["boundary_maps"] = (g, p)  # the maps counted (the foreground under --binary/--instances)
     return out
 
 
@@ -153,6 +159,38 @@ def _objects_and_lesions(maps, settings: Settings, voxel_volume_mm3: float | Non
     if maps is not None and settings.lesion_wise:
         out["lesions"] = lesion_table(*maps, settings, voxel_volume_mm3)
     return out
+
+
+def _spacing(gt, settings: Settings) -> tuple[tuple[float, ...], str]:
+    """The spacing boundary metrics use, and where it came from: "file", "option" or "default"."""
+    ndim = gt.array.ndim
+    own = gt.spacing_mm
+    if own and len(own) == ndim and all(math.isfinite(s) and s > 0 for s in own):
+        return tuple(float(s) for s in own), "file"
+    if settings.spacing is not None:
+        if len(settings.spacing) != ndim:
+            raise InputError(gt.path, f"--spacing gives {len(settings.spacing)} values for a {ndim}D ground truth")
+        return settings.spacing, "option"
+    return (1.0,) * ndim, "default"
+
+
+def _boundary(gt, gt_labels: np.ndarray, pred_labels: np.ndarray, counts: CaseCounts,
+              settings: Settings) -> CaseBoundary:
+    """Boundary metrics of the case's classes: the run's classes that are in this case."""
+    if settings.labels is not None:
+        labels = set(settings.labels)
+    elif settings.regions:
+        labels = set()
+    else:
+        labels = {int(v) for v in counts.labels if v != 0}
+    if settings.include_background:
+        labels.add(0)
+    present = {int(v) for v in counts.labels}
+    classes = build_classes(sorted(labels & present), settings.regions, settings.label_names)
+    spacing, source = _spacing(gt, settings)
+    return case_boundary(gt_labels, pred_labels, [(c.key, c.labels) for c in classes], spacing_mm=spacing,
+                         metrics=settings.boundary_metrics, convention=settings.surface_convention,
+                         tolerances=[settings.tolerance_for(c) for c in classes], spacing_source=source)
 
 
 def _with_regions(counts: CaseCounts, settings: Settings, gt_labels=None, labels=None) -> dict:
@@ -210,6 +248,7 @@ def _streamable(pair: Pair, settings: Settings) -> bool:
     return (pair.pred is not None and pair.gt.lower().endswith(".nii.gz") and pair.pred.lower().endswith(".nii.gz")
             and not settings.soft and not settings.multilabel and settings.channel_axis is None
             and not settings.foreground_only and not settings.objects and not settings.lesion_wise
+            and not settings.boundary_metrics
             and (settings.pred_kind == "labels" or (settings.pred_kind == "auto" and settings.prob_scale is None)))
 
 
@@ -277,6 +316,9 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
                       axes_unchecked=fit.also_fits_stored and not str(pred.path).lower().endswith(".npz"))
     voxel_volume = _voxel_volume(gt)
     scored.update(_objects_and_lesions(scored.pop("maps", None), settings, voxel_volume))
+    maps = scored.pop("boundary_maps", None)
+    if maps is not None:
+        scored["boundary"] = _boundary(gt, *maps, scored["counts"], settings)
     return CaseResult(case, gt.path, None if pred is None else pred.path, warnings=tuple(warnings),
                       voxel_volume_mm3=voxel_volume, **scored)
 

@@ -118,6 +118,50 @@ def _parse_metrics(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+def _parse_mm(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{where}: expected a number of mm, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise ValueError(f"{where}: expected a finite number of mm >= 0, got {text!r}")
+    return value
+
+
+def _parse_keyed_mm(option: str):
+    def parse(ctx, param, value):
+        if not value:
+            return None, ()
+        from .names import parse_keyed
+
+        try:
+            return parse_keyed(value, option=option, parse_value=_parse_mm, example="a number of mm such as 2 or 1=1.5")
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return parse
+
+
+def _parse_spacing(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        spacing = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected 2 or 3 comma-separated numbers of mm, got {value!r}") from None
+    if len(spacing) not in (2, 3) or not all(0 < v < float("inf") for v in spacing):
+        raise click.BadParameter(f"expected 2 or 3 comma-separated numbers of mm > 0, got {value!r}")
+    return spacing
+
+
+def _parse_empty_distance(ctx, param, value):
+    from .settings import _empty_distance
+
+    try:
+        return _empty_distance(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).replace("empty_distance", "expected")) from None
+
+
 def _say(kind: str, message: str) -> None:
     _line(f"{kind}: {message}")
 
@@ -240,7 +284,21 @@ def _one_math_thread() -> None:
               help="Threshold each channel on its own (sigmoid outputs; classes may overlap) "
                    "instead of taking the argmax.")
 @click.option("--metrics", default="dice", show_default=True, callback=_parse_metrics, metavar="LIST",
-              help="Also report: iou, precision, recall, specificity, volume_similarity (comma-separated).")
+              help="Also report: iou, precision, recall, specificity, volume_similarity, and the boundary "
+                   "metrics hd, hd95, assd, masd, nsd in mm (comma-separated).")
+@click.option("--surface-convention", type=click.Choice(["voxel", "deepmind", "medpy"]), default="voxel",
+              show_default=True,
+              help="Boundary metrics: voxel = boundary voxel centres, hd95 = max of directed 95th percentiles; "
+                   "deepmind = area-weighted surfels; medpy = hd95 of both directions pooled.")
+@click.option("--nsd-tolerance", callback=_parse_keyed_mm("--nsd-tolerance"), multiple=True,
+              metavar="MM|CLASS=MM,...", help="NSD's tolerance in mm: '2' or '2,liver=1.5' (needed for nsd).")
+@click.option("--spacing", callback=_parse_spacing, metavar="X,Y[,Z]",
+              help="Voxel size in mm per array axis for ground truths without one (PNG, TIFF, .npy; default 1). "
+                   "A NIfTI's own spacing wins.")
+@click.option("--empty-distance", default="nan", show_default=True, callback=_parse_empty_distance,
+              metavar="nan|diagonal|MM",
+              help="hd, hd95, assd, masd when exactly one mask is empty: nan = undefined, diagonal = the "
+                   "image diagonal in mm (as BraTS), or MM.")
 @click.option("--soft", is_flag=True, help="Also report soft Dice 2Σpg/(Σp+Σg) of probability maps "
                                            "(a separate column; hard Dice stays).")
 @click.option("--binary", is_flag=True,
@@ -288,6 +346,9 @@ def _one_math_thread() -> None:
                    "--connected-components). Repeatable.")
 @click.option("--min-pq", multiple=True, metavar="BAR|CLASS=BAR,...",
               help="Gate like --min-dice on the panoptic quality PQ at the first --iou-threshold. Repeatable.")
+@click.option("--max-hd95", multiple=True, callback=_parse_keyed_mm("--max-hd95"), metavar="MM|CLASS=MM,...",
+              help="Gate: exit 1 unless each class's HD95 (mm) is at most its bar; needs --metrics hd95. "
+                   "'10' = every class; '10,2=5' = default plus per-class bars. Repeatable.")
 @click.option("--gate-on", type=click.Choice(["mean", "median", "pooled", "min", "cases"]),
               help="Statistic that must clear the bar: mean (default), median, pooled, min, "
                    "or cases (every case with a defined Dice).")
@@ -308,10 +369,12 @@ def _one_math_thread() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
 def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label, label_names, pred_kind,
-          prob_scale, channel_axis, recursive, gt_pattern, pred_pattern, axis_order, pred_suffix, multilabel, metrics, soft,
+          prob_scale, channel_axis, recursive, gt_pattern, pred_pattern, axis_order, pred_suffix, multilabel, metrics,
+          surface_convention, nsd_tolerance, spacing, empty_distance, soft,
           binary, instances, connected_components, connectivity, iou_thresholds, lesion_wise, lesion_dilation,
           lesion_min_volume, include_background, missing_as_empty,
-          geometry, fmt, json_path, csv_path, junit_path, html_path, min_dice, min_f1, min_pq, gate_on, baseline_path,
+          geometry, fmt, json_path, csv_path, junit_path, html_path, min_dice, min_f1, min_pq, max_hd95, gate_on,
+          baseline_path,
           max_drop, per_case, journal_path, resume, scheduler, jobs, quiet, debug):
     """Score predictions in PRED against ground truth in GT (two folders or two files).
 
@@ -320,9 +383,12 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
     Predictions may be label maps, probability maps (foreground where p >= T, compared in the
     map's own precision) or multi-channel (softmax, sigmoid, nnU-Net region) maps. Formats that
     order axes oppositely (NIfTI x,y,z; PNG, TIFF, nnU-Net .npz z,y,x) are lined up.
+    Boundary metrics (--metrics hd95,nsd ...) are in mm with the ground truth's spacing; with one
+    mask empty distances are undefined (--empty-distance) and nsd is 0.
     Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
     """
-    ci = dict(min_dice=min_dice, min_f1=min_f1, min_pq=min_pq, gate_on=gate_on, baseline_path=baseline_path,
+    ci = dict(min_dice=min_dice, min_f1=min_f1, min_pq=min_pq, max_hd95=max_hd95, gate_on=gate_on,
+              baseline_path=baseline_path,
               max_drop=max_drop, junit_path=junit_path, html_path=html_path, journal=journal_path, resume=resume,
               scheduler=scheduler, inputs=tuple(click.get_current_context().meta.get("dice.inputs", ())))
     if (min_f1 or min_pq) and not (instances or connected_components):
@@ -340,7 +406,9 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
                  ignore_label=ignore_label, label_names=names, pred_kind=pred_kind, prob_scale=prob_scale,
                  channel_axis=channel_axis, axis_order=axis_order, region_labels=region_labels,
                  pred_suffix=pred_suffix, recursive=recursive, gt_pattern=gt_pattern, pred_pattern=pred_pattern,
-                 multilabel=multilabel, metrics=metrics, soft=soft, **objects,
+                 multilabel=multilabel, metrics=metrics, soft=soft, surface_convention=surface_convention,
+                 nsd_tolerance=nsd_tolerance[0], nsd_tolerances=nsd_tolerance[1], spacing=spacing,
+                 empty_distance=empty_distance, **objects,
                  include_background=include_background,
                  missing_as_empty=missing_as_empty, geometry=geometry, fmt=fmt,
                  json_path=json_path, csv_path=csv_path, per_case=per_case, jobs=jobs,
@@ -586,8 +654,8 @@ def _silence_std_streams() -> None:
         os.close(null)
 
 
-def _gate_specs(ci) -> tuple:
-    """One GateSpec per gated metric given (--min-dice, --min-f1, --min-pq), Dice first."""
+def _gate_specs(ci, metrics=()) -> tuple:
+    """One GateSpec per gated metric given (--min-dice, --min-f1, --min-pq, --max-hd95), Dice first."""
     from .gate import GateSpec, parse_min_dice
 
     specs = []
@@ -600,8 +668,16 @@ def _gate_specs(ci) -> tuple:
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             specs.append(GateSpec(default, classes, ci["gate_on"] or "mean", metric))
+    hd95_default, hd95_classes = ci["max_hd95"]
+    if hd95_default is not None or hd95_classes:
+        if "hd95" not in metrics:
+            raise UsageError("--max-hd95 needs --metrics hd95")
+        if ci["gate_on"] == "pooled":
+            raise UsageError("--max-hd95 cannot gate on pooled: HD95 has no pooled value (use mean, median, min "
+                             "or cases)")
+        specs.append(GateSpec(hd95_default, hd95_classes, ci["gate_on"] or "mean", "hd95"))
     if not specs and ci["gate_on"] is not None:
-        raise UsageError("--gate-on needs --min-dice, --min-f1 or --min-pq")
+        raise UsageError("--gate-on needs --min-dice, --min-f1, --min-pq or --max-hd95")
     return tuple(specs)
 
 
@@ -611,7 +687,7 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     from .pairing import pair_paths
 
     settings = Settings(**options)
-    specs = _gate_specs(ci)
+    specs = _gate_specs(ci, settings.metrics)
     if ci["max_drop"] is not None and not ci["baseline_path"]:
         raise UsageError("--max-drop needs --baseline")
     if ci["resume"] and not ci["journal"]:

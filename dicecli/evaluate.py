@@ -27,7 +27,8 @@ from .case import CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
 from .errors import UsageError
 from .instances import LesionTables, ObjectTables, lesion_tables, object_tables
-from .metrics import metric, soft_dice
+from .boundary_run import boundary_tables, boundary_warnings
+from .metrics import COUNT_METRICS, metric, soft_dice
 from .pairing import Pair, Pairing, pair_paths
 from .readers import preload
 from .score import dice, statuses
@@ -344,13 +345,20 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
     summary = summarize(values, tp, fp, fn, foreground=foreground, smooth=settings.smooth,
                         empty_both=settings.empty_both)
     extra = {name: metric(name, tp, fp, fn, n_voxels, empty_both=settings.empty_both)
-             for name in settings.metrics if name != "dice"}
+             for name in settings.metrics if name in COUNT_METRICS and name != "dice"}
     total = int(n_voxels.sum())
     summaries = {
         name: summarize_columns(table, metric(name, tp.sum(axis=0), fp.sum(axis=0), fn.sum(axis=0), total,
                                               empty_both=settings.empty_both))
         for name, table in extra.items()
     }
+    status = statuses(tp, fp, fn).reshape(shape)
+    boundary_notes = []
+    if settings.boundary_metrics:
+        tables, boundary_summaries = boundary_tables(results, classes, settings, status)
+        extra.update(tables)
+        summaries.update(boundary_summaries)
+        boundary_notes = boundary_warnings(classes, settings)
     soft = None
     if settings.soft:
         soft = _soft_values(results, classes, settings, tp, fn)
@@ -359,7 +367,7 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
     voxel_volume = np.asarray([np.nan if r.voxel_volume_mm3 is None else r.voxel_volume_mm3 for r in results],
                               dtype=np.float64).reshape(-1, 1)
     errors.sort(key=lambda e: (e.case or "", e.path or ""))
-    warnings = [w for r in results for w in r.warnings] + label_warnings(results, classes, settings)
+    warnings = [w for r in results for w in r.warnings] + label_warnings(results, classes, settings) + boundary_notes
     return Evaluation(
         settings=settings,
         labels=labels,
@@ -367,7 +375,7 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
         errors=tuple(errors),
         tp=tp, fp=fp, fn=fn,
         dice=values,
-        status=statuses(tp, fp, fn).reshape(shape),
+        status=status,
         summary=summary,
         pairing=pairing,
         warnings=tuple(warnings),

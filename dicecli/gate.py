@@ -19,6 +19,10 @@ A gate is a bar per class (``--min-dice``) and the statistic that must clear it
 - ``--min-f1`` and ``--min-pq`` gate the object F1 and PQ of each class at the first IoU
   threshold in the same way (same ``--gate-on``); a case is undefined for them when it has no
   object on either side.
+- ``--max-hd95`` bars (mm) are maxima: a class passes when its HD95 statistic is
+  <= bar (within ``TOLERANCE``). ``--gate-on min`` then means the worst case,
+  the largest HD95; HD95 has no pooled value. Cases whose HD95 is undefined (a
+  mask empty, unless --empty-distance substitutes a value) are left out and counted.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ import numpy as np
 
 GATE_ON = ("mean", "median", "pooled", "min", "cases")
 #: Gated metrics: Dice per class, and the object scores at the first IoU threshold.
-GATED = ("dice", "f1", "pq")
-METRIC_TEXT = {"dice": "Dice", "f1": "F1", "pq": "PQ"}
+GATED = ("dice", "f1", "pq", "hd95")
+METRIC_TEXT = {"dice": "Dice", "f1": "F1", "pq": "PQ", "hd95": "HD95"}
+#: Gated metrics whose bar is a maximum (a distance in mm) rather than a minimum.
+MAX_METRICS = ("hd95",)
 #: Slack for float rounding when comparing a statistic with its bar.
 TOLERANCE = 1e-9
 #: Worst cases listed per failing class.
@@ -85,6 +91,8 @@ class GateSpec:
             raise ValueError(f"metric must be one of {', '.join(GATED)}")
         if self.default is None and not self.classes:
             raise ValueError("a gate needs a default bar or at least one class bar")
+        if self.metric in MAX_METRICS and self.gate_on == "pooled":
+            raise ValueError(f"{METRIC_TEXT[self.metric]} has no pooled value: gate on mean, median, min or cases")
 
     @classmethod
     def parse(cls, specs: Iterable[str], gate_on: str = "mean", metric: str = "dice") -> "GateSpec":
@@ -92,6 +100,9 @@ class GateSpec:
         return cls(default, classes, gate_on, metric)
 
     def record(self) -> dict:
+        if self.metric in MAX_METRICS:
+            return {f"max_{self.metric}": {"default": self.default, "classes": dict(self.classes), "units": "mm"},
+                    "gate_on": self.gate_on}
         return {f"min_{self.metric}": {"default": self.default, "classes": dict(self.classes)},
                 "gate_on": self.gate_on}
 
@@ -176,11 +187,23 @@ def clears(value: float | None, bar: float) -> bool:
     return value is not None and math.isfinite(value) and value >= bar - TOLERANCE
 
 
-def worst_cases(names, values: np.ndarray, limit: int = MAX_WORST) -> tuple[tuple[str, float], ...]:
-    """The ``limit`` lowest defined values as (case, value), ties broken by case name."""
-    defined = [(float(v), name) for name, v in zip(names, values) if math.isfinite(v)]
+def within_max(value: float | None, bar: float) -> bool:
+    """value <= bar up to float rounding (HD95 bars, mm); an undefined value never passes."""
+    return value is not None and math.isfinite(value) and value <= bar + TOLERANCE
+
+
+def passes(value: float | None, bar: float, metric: str = "dice") -> bool:
+    """Does ``value`` meet ``metric``'s bar (a maximum for MAX_METRICS, else a minimum)?"""
+    return within_max(value, bar) if metric in MAX_METRICS else clears(value, bar)
+
+
+def worst_cases(names, values: np.ndarray, limit: int = MAX_WORST, *, largest: bool = False
+                ) -> tuple[tuple[str, float], ...]:
+    """The ``limit`` lowest (``largest``: highest) defined values as (case, value), ties broken by case name."""
+    sign = -1.0 if largest else 1.0
+    defined = [(sign * float(v), name) for name, v in zip(names, values) if math.isfinite(v)]
     defined.sort()
-    return tuple((name, value) for value, name in defined[:limit])
+    return tuple((name, sign * value) for value, name in defined[:limit])
 
 
 def gated_values(run, metric: str, column: int):
@@ -188,6 +211,10 @@ def gated_values(run, metric: str, column: int):
     IoU threshold)."""
     if metric == "dice":
         return run.dice[:, column], run.summary.classes[column]
+    if metric in MAX_METRICS:
+        if metric not in run.metrics:
+            raise ValueError(f"--max-{metric} needs --metrics {metric}")
+        return run.metrics[metric][:, column], run.metric_summaries[metric][column]
     if run.objects is None:
         raise ValueError(f"--min-{metric} needs object scores (--instances or --connected-components)")
     return run.objects.scores[metric][:, column, 0], run.objects.summaries[metric][column][0]
@@ -199,21 +226,22 @@ def _check_class(key, column: int, run, spec: GateSpec, bar: float) -> ClassChec
     names = [c.case for c in run.cases]
     defined = np.isfinite(values)
     n, n_undefined = int(defined.sum()), int((~defined).sum())
-    worst = worst_cases(names, values)
+    largest = spec.metric in MAX_METRICS  # the worst HD95 is the largest
+    worst = worst_cases(names, values, largest=largest)
     common = dict(key=key, statistic=spec.gate_on, bar=bar, worst=worst, n=n, n_undefined=n_undefined,
                   metric=spec.metric)
     if spec.gate_on == "cases":
         cases = tuple(
-            CaseCheck(name, float(v) if ok else None, clears(float(v), bar) if ok else None)
+            CaseCheck(name, float(v) if ok else None, passes(float(v), bar, spec.metric) if ok else None)
             for name, v, ok in zip(names, values, defined)
         )
-        value = float(values[defined].min()) if n else None
+        value = (float(values[defined].max()) if largest else float(values[defined].min())) if n else None
         passed = n > 0 and all(c.passed is not False for c in cases)
         return ClassCheck(value=value, passed=passed, reason=None if n else UNDEFINED, cases=cases, **common)
-    value = getattr(summary, spec.gate_on)
+    value = summary.max if largest and spec.gate_on == "min" else getattr(summary, spec.gate_on)
     value = None if value is None or not math.isfinite(value) else float(value)
-    return ClassCheck(value=value, passed=clears(value, bar), reason=None if value is not None else UNDEFINED,
-                      **common)
+    return ClassCheck(value=value, passed=passes(value, bar, spec.metric),
+                      reason=None if value is not None else UNDEFINED, **common)
 
 
 def check_gate(run, spec: GateSpec) -> GateVerdict:

@@ -21,6 +21,7 @@ from dataclasses import asdict, fields
 
 import numpy as np
 
+from .boundary_case import CaseBoundary
 from .case import CaseError, CaseResult
 from .errors import InputError
 from .instances import PerClass
@@ -36,6 +37,9 @@ _NOT_IN_FINGERPRINT = {"jobs", "pred_suffix", "recursive", "gt_pattern", "pred_p
 def fingerprint(settings) -> str:
     """A short hash of the settings a case's counts depend on (threshold, kinds, regions, ...)."""
     values = {k: v for k, v in asdict(settings).items() if k not in _NOT_IN_FINGERPRINT}
+    if settings.boundary_metrics:  # computed per class in the worker: they depend on which, and on the class keys
+        values["boundary"] = [settings.boundary_metrics, settings.labels, settings.include_background,
+                              settings.label_names]
     text = json.dumps(values, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -66,6 +70,11 @@ def result_record(result) -> dict:
     for name in ("objects", "lesions"):
         record[name] = None if record.get(name) is None else record[name].record()
     record["soft_labels"] = list(record["soft_labels"])
+    b = record.get("boundary")
+    if b is not None:
+        record["boundary"] = {"keys": list(b.keys), "metrics": list(b.metrics), "values": b.values.tolist(),
+                              "nsd_parts": b.nsd_parts.tolist(), "spacing_mm": list(b.spacing_mm),
+                              "spacing_source": b.spacing_source, "diagonal_mm": b.diagonal_mm}
     record["warnings"] = list(record["warnings"])
     record["counts"] = {"labels": _array(counts.labels), "tp": _array(counts.tp), "fp": _array(counts.fp),
                         "fn": _array(counts.fn), "n_voxels": counts.n_voxels, "n_ignored": counts.n_ignored,
@@ -91,6 +100,14 @@ def record_result(record: dict):
         if data.get(name) is not None:
             data[name] = PerClass.from_record(data[name])
     data["soft_labels"] = tuple(data["soft_labels"])
+    b = data.get("boundary")
+    if b is not None:
+        n, k = len(b["keys"]), len(b["metrics"])
+        data["boundary"] = CaseBoundary(
+            keys=tuple(b["keys"]), metrics=tuple(b["metrics"]),
+            values=np.asarray(b["values"], dtype=np.float64).reshape(n, k),
+            nsd_parts=np.asarray(b["nsd_parts"], dtype=np.float64).reshape(n, 2),
+            spacing_mm=tuple(b["spacing_mm"]), spacing_source=b["spacing_source"], diagonal_mm=b["diagonal_mm"])
     data["warnings"] = tuple(data["warnings"])
     known = {f.name for f in fields(CaseResult)}
     return CaseResult(counts=counts, **{k: v for k, v in data.items() if k in known})

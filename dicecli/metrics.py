@@ -21,8 +21,12 @@ import numpy as np
 
 from .score import EMPTY_BOTH_VALUES, dice
 
-#: Metrics ``--metrics`` accepts, in report order. Dice is always reported.
-METRICS = ("dice", "iou", "precision", "recall", "specificity", "volume_similarity")
+#: Metrics from the counts, in report order. Dice is always reported.
+COUNT_METRICS = ("dice", "iou", "precision", "recall", "specificity", "volume_similarity")
+#: Boundary metrics (dicecli.boundary): computed in the per-case pass, not from the counts.
+BOUNDARY_METRICS = ("hd", "hd95", "assd", "masd", "nsd")
+#: Metrics ``--metrics`` accepts, in report order.
+METRICS = COUNT_METRICS + BOUNDARY_METRICS
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:

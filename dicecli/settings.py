@@ -10,12 +10,29 @@ from .errors import UsageError
 from .alignment import AXIS_ORDERS
 from .classes import first_duplicate
 from .components import CONNECTIVITY
+from .boundary import CONVENTIONS
 from .geometry import GEOMETRY_MODES
 from .interpret import PRED_KINDS
-from .metrics import METRICS, parse_metrics
+from .metrics import BOUNDARY_METRICS, METRICS, parse_metrics
 from .readers import SUFFIXES
 from .names import names_from_json, region, resolve_label
 from .score import EMPTY_BOTH_VALUES
+
+
+def _empty_distance(value) -> str | float:
+    """"nan" (also "null"), "diagonal", or a number of mm >= 0."""
+    text = str(value).strip().lower()
+    if text in ("nan", "null", "none"):
+        return "nan"
+    if text == "diagonal":
+        return "diagonal"
+    try:
+        mm = float(text)
+    except ValueError:
+        raise ValueError(f"empty_distance must be nan, diagonal or a number of mm, got {value!r}") from None
+    if not (np.isfinite(mm) and mm >= 0):
+        raise ValueError(f"empty_distance must be a finite number of mm >= 0, got {value!r}")
+    return mm
 
 
 def _pairs(value) -> list:
@@ -68,6 +85,16 @@ class Settings:
     lesion_wise: also report BraTS 2023 lesion-wise Dice per class, lesions being connected
         components merged when their ``lesion_dilation``-step dilations touch; lesions of
         volume <= ``lesion_min_volume`` (mm3, or voxels without spacing) are left out.
+    surface_convention: how boundary metrics are computed: "voxel" (boundary
+        voxel centres), "deepmind" (area-weighted surfels) or "medpy" (pooled
+        HD95); see dicecli.boundary.
+    nsd_tolerance: NSD's tolerance τ in mm for every class; nsd_tolerances:
+        per-class overrides ((class key, mm), ...) or {key: mm}, keys being label
+        values, label names or region names.
+    spacing: voxel size in mm per array axis of ground truths that carry none
+        (PNG, TIFF, .npy); None: 1 mm. A ground truth's own spacing (NIfTI) wins.
+    empty_distance: a distance metric when exactly one mask is empty: "nan"
+        (undefined), "diagonal" (the image diagonal in mm) or a number of mm.
     """
 
     threshold: float = 0.5
@@ -102,6 +129,11 @@ class Settings:
     lesion_wise: bool = False
     lesion_dilation: int = 0
     lesion_min_volume: float = 0.0
+    surface_convention: str = "voxel"
+    nsd_tolerance: float | None = None
+    nsd_tolerances: tuple[tuple[str, float], ...] = ()
+    spacing: tuple[float, ...] | None = None
+    empty_distance: str | float = "nan"
 
     def __post_init__(self):
         def put(name, value):
@@ -144,12 +176,19 @@ class Settings:
         put("iou_thresholds", tuple(dict.fromkeys(float(t) for t in thresholds)))
         put("lesion_dilation", int(self.lesion_dilation))
         put("lesion_min_volume", float(self.lesion_min_volume))
+        if self.nsd_tolerance is not None:
+            put("nsd_tolerance", float(self.nsd_tolerance))
+        put("nsd_tolerances", tuple((str(k).strip(), float(v)) for k, v in _pairs(self.nsd_tolerances)))
+        if self.spacing is not None:
+            put("spacing", tuple(float(v) for v in self.spacing))
+        put("empty_distance", _empty_distance(self.empty_distance))
 
     def _check(self) -> None:
         self._check_values()
         self._check_layout()
         self._check_ignore()
         self._check_objects()
+        self._check_boundary()
         self._check_names()
 
     def _check_values(self) -> None:
@@ -254,6 +293,49 @@ class Settings:
     def objects(self) -> bool:
         """Objects are matched (F1, PQ at IoU thresholds)."""
         return self.instances or self.connected_components
+
+    def _check_boundary(self) -> None:
+        if self.surface_convention not in CONVENTIONS:
+            raise UsageError(f"surface_convention must be one of {', '.join(CONVENTIONS)}")
+        for where, mm in (("nsd tolerance", self.nsd_tolerance),) + tuple(
+                (f"nsd tolerance of class {k}", v) for k, v in self.nsd_tolerances):
+            if mm is not None and not (np.isfinite(mm) and mm >= 0):
+                raise UsageError(f"{where} must be a finite number of mm >= 0, got {mm}")
+        known = {str(v) for v in (self.labels or ())} | {n for n, _ in self.label_names} | {n for n, _ in self.regions}
+        for key, _ in self.nsd_tolerances:
+            if not (key.isdigit() or key in known):
+                raise UsageError(f"nsd tolerance: {key!r} is neither a label value nor a label or region name")
+        if self.spacing is not None and (len(self.spacing) not in (2, 3)
+                                         or not all(np.isfinite(v) and v > 0 for v in self.spacing)):
+            raise UsageError(f"spacing must be 2 or 3 numbers of mm > 0, got {self.spacing}")
+        if not self.boundary_metrics:
+            return
+        if "nsd" in self.metrics and self.nsd_tolerance is None and not self.nsd_tolerances:
+            raise UsageError("--metrics nsd needs --nsd-tolerance MM (NSD's tolerance τ in mm)")
+        if self.multilabel:
+            raise UsageError("boundary metrics (hd, hd95, assd, masd, nsd) need label maps; --multilabel "
+                             "channels may overlap and are not supported")
+        if self.ignore_label is not None:
+            raise UsageError("boundary metrics (hd, hd95, assd, masd, nsd) are not defined with --ignore-label "
+                             "(ignored voxels would cut holes in both boundaries)")
+        import importlib.util
+
+        if importlib.util.find_spec("pykdtree") is None:
+            raise UsageError("boundary metrics need the pykdtree package: pip install 'dicecli[boundary]'")
+
+    @property
+    def boundary_metrics(self) -> tuple[str, ...]:
+        """The boundary metrics asked for, in report order."""
+        return tuple(m for m in self.metrics if m in BOUNDARY_METRICS)
+
+    def tolerance_for(self, spec) -> float | None:
+        """NSD's τ in mm for a class (dicecli.classes.ClassSpec): its override, else the default."""
+        overrides = dict(self.nsd_tolerances)
+        if spec.key in overrides:
+            return overrides[spec.key]
+        if not spec.region and str(spec.label) in overrides:
+            return overrides[str(spec.label)]
+        return self.nsd_tolerance
 
     @property
     def layout(self) -> dict:

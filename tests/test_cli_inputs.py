@@ -42,7 +42,7 @@ def tiny(tmp_path):
     (["--region", "WT=0,1"], "label 0"),
     (["--label-names", "/no/such/names.json"], "cannot read"),
     (["--label-names", "a=1,b=1"], "two names"),
-    (["--metrics", "dice,hd95"], "hd95"),
+    (["--metrics", "dice,hd96"], "hd96"),
     (["--pred-kind", "guess"], "guess"),
     (["--prob-scale", "0"], "0"),
     (["--ignore-label", "1", "--labels", "1,2"], "ignore label"),

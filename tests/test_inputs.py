@@ -268,7 +268,7 @@ def test_settings_refuse_nonsense():
     from dicecli.errors import UsageError
     for options in ({"ignore_label": 2, "labels": (1, 2)}, {"regions": {"WT": [0, 1]}},
                     {"pred_kind": "maybe"}, {"prob_scale": 0}, {"thresholds": {1: 1.5}},
-                    {"metrics": "dice,hd95"}, {"label_names": {"a": 1, "b": 1}},
+                    {"metrics": "dice,hd96"}, {"metrics": "nsd"}, {"label_names": {"a": 1, "b": 1}},
                     {"label_names": {"WT": 1}, "regions": {"WT": [1, 2]}},
                     {"ignore_label": 3, "regions": {"WT": [1, 3]}}):
         with pytest.raises(UsageError):

@@ -15,8 +15,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..baseline import BaselineVerdict
-from ..gate import METRIC_TEXT, GateVerdict
-from .verdict import bar_text, drop_headline, headline, score, worst_listed
+from ..gate import MAX_METRICS, METRIC_TEXT, GateVerdict
+from .verdict import bar_text, check_value, drop_headline, headline, score, worst_listed
 
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -53,13 +53,16 @@ class _Suite:
 def _gate_cases(suite: _Suite, verdict: GateVerdict) -> None:
     stat = verdict.spec.gate_on
     for c in verdict.checks:
-        what = "every case" if stat == "cases" else stat
+        maximum = c.metric in MAX_METRICS  # HD95: the bar is a maximum in mm
+        op, unit = ("<=", " mm") if maximum else (">=", "")
+        what = "every case" if stat == "cases" else ("max" if maximum and stat == "min" else stat)
         if c.metric != "dice":
             what += f" {METRIC_TEXT[c.metric]}"
-        name = f"class {c.key}: {what} >= {bar_text(c.bar)}"
-        worst = "\n".join(f"{case}: {value:.4f}" for case, value in worst_listed(c))
-        details = f"value: {score(c.value, c.bar, c.passed)}\nbar: {bar_text(c.bar)}\n"
-        details += f"cases with a defined {METRIC_TEXT[c.metric]}: {c.n}\nundefined (both_empty): {c.n_undefined}\n"
+        name = f"class {c.key}: {what} {op} {bar_text(c.bar)}{unit}"
+        worst = "\n".join(f"{case}: {value:.4f}{unit}" for case, value in worst_listed(c))
+        details = f"value: {check_value(c)}\nbar: {bar_text(c.bar)}{unit}\n"
+        empty = "a mask empty" if maximum else "both_empty"
+        details += f"cases with a defined {METRIC_TEXT[c.metric]}: {c.n}\nundefined ({empty}): {c.n_undefined}\n"
         if worst:
             details += f"worst cases:\n{worst}\n"
         if c.passed:
@@ -67,14 +70,17 @@ def _gate_cases(suite: _Suite, verdict: GateVerdict) -> None:
         else:
             suite.add("dice.gate", name, failure=(headline(c), details))
         for case in c.cases:
-            case_name = f"class {c.key}: case {case.case}{'' if c.metric == 'dice' else ' ' + METRIC_TEXT[c.metric]} >= {bar_text(c.bar)}"
+            label = "" if c.metric == "dice" else " " + METRIC_TEXT[c.metric]
+            case_name = f"class {c.key}: case {case.case}{label} {op} {bar_text(c.bar)}{unit}"
+            shown = (lambda ok: f"{case.dice:.4f} mm") if maximum else (lambda ok: score(case.dice, c.bar, ok))
             if case.passed is None:
-                suite.add("dice.gate", case_name, skipped=f"both masks empty: {METRIC_TEXT[c.metric]} undefined, not judged")
+                why = "a mask empty" if maximum else "both masks empty"
+                suite.add("dice.gate", case_name, skipped=f"{why}: {METRIC_TEXT[c.metric]} undefined, not judged")
             elif case.passed:
-                suite.add("dice.gate", case_name, output=f"{METRIC_TEXT[c.metric]} {score(case.dice, c.bar, True)}")
+                suite.add("dice.gate", case_name, output=f"{METRIC_TEXT[c.metric]} {shown(True)}")
             else:
-                text = (f"class {c.key} case {case.case} {METRIC_TEXT[c.metric]} {score(case.dice, c.bar, False)} < "
-                        f"{bar_text(c.bar)}")
+                text = (f"class {c.key} case {case.case} {METRIC_TEXT[c.metric]} {shown(False)} "
+                        f"{'>' if maximum else '<'} {bar_text(c.bar)}{unit}")
                 suite.add("dice.gate", case_name, failure=(text, text))
 
 

@@ -67,6 +67,42 @@ def settings_record(run: Evaluation) -> dict:
         "metrics": list(s.metrics),
         "soft": s.soft,
         **object_settings(s),
+        **({"boundary": boundary_settings(s)} if s.boundary_metrics else {}),
+    }
+
+
+#: What the boundary metrics measure, per convention (echoed in JSON settings).
+CONVENTION_TEXT = {
+    "voxel": "boundary voxels (mask minus its face-connected erosion, outside the image = background), "
+             "distances in mm between voxel centres; hd95 = max of the two directed 95th percentiles "
+             "(numpy linear interpolation); assd = mean of both directed distance sets pooled; "
+             "masd = (mean gt->pred + mean pred->gt) / 2",
+    "medpy": "as voxel, but hd95 = 95th percentile of both directed distance sets pooled (MedPy)",
+    "deepmind": "surfels on the voxel-corner grid weighted by their area (DeepMind surface-distance): "
+                "hd95 = max of the two directed area-weighted 95th percentiles (no interpolation); "
+                "assd = area-weighted mean of both directions pooled; masd = mean of the two directed "
+                "area-weighted means",
+}
+
+
+def boundary_settings(s) -> dict:
+    """The conventions behind hd, hd95, assd, masd and nsd, as JSON-ready data."""
+    return {
+        "convention": s.surface_convention,
+        "definition": CONVENTION_TEXT[s.surface_convention],
+        "nsd": "surface Dice at tolerance: surfels (voxel-corner grid, area-weighted) of both masks within "
+               "the tolerance of the other surface / all surfels (DeepMind surface-distance)",
+        "nsd_tolerance_mm": {"default": s.nsd_tolerance, "classes": dict(s.nsd_tolerances)},
+        "spacing_mm": None if s.spacing is None else list(s.spacing),
+        "spacing_source": "each ground truth's own spacing (NIfTI pixdim, per array axis); files without one: "
+                          + ("--spacing" if s.spacing is not None else "1 mm per axis"),
+        "units": "mm",
+        "empty": {"both": "hd, hd95, assd, masd null; nsd per empty_both",
+                  "one": "hd, hd95, assd, masd " + ("null" if s.empty_distance == "nan" else
+                                                    "the image diagonal in mm" if s.empty_distance == "diagonal"
+                                                    else f"{s.empty_distance:g} mm") + "; nsd 0"},
+        "empty_distance": s.empty_distance if isinstance(s.empty_distance, float) else
+        (None if s.empty_distance == "nan" else s.empty_distance),
     }
 
 
@@ -107,11 +143,15 @@ def case_records(run: Evaluation) -> list[dict]:
         if has_objects(run):
             for record, fields in zip(classes.values(), case_class_fields(run, row)):
                 record.update(fields)
-        out.append({"case": case.case, "gt": case.gt, "pred": case.pred,
-                    "pred_kind": case.pred_kind, "prob_scale": case.prob_scale,
-                    "axes_reversed": case.axes_reversed,
-                    "n_voxels": int(case.counts.n_voxels), "n_ignored": int(case.counts.n_ignored),
-                    "voxel_volume_mm3": volume_mm3(case.voxel_volume_mm3), "classes": classes})
+        record = {"case": case.case, "gt": case.gt, "pred": case.pred,
+                  "pred_kind": case.pred_kind, "prob_scale": case.prob_scale,
+                  "axes_reversed": case.axes_reversed,
+                  "n_voxels": int(case.counts.n_voxels), "n_ignored": int(case.counts.n_ignored),
+                  "voxel_volume_mm3": volume_mm3(case.voxel_volume_mm3)}
+        if case.boundary is not None:
+            record.update(spacing_mm=list(case.boundary.spacing_mm), spacing_source=case.boundary.spacing_source,
+                          diagonal_mm=number(case.boundary.diagonal_mm))
+        out.append({**record, "classes": classes})
     return out
 
 

@@ -62,7 +62,24 @@ def settings_line(run: Evaluation) -> str:
     if s.lesion_wise:
         parts.append(f"lesion-wise Dice (BraTS 2023): dilation {s.lesion_dilation}, lesions ≤ {s.lesion_min_volume:g} "
                      "mm3 (voxels without spacing) left out")
+    if s.boundary_metrics:
+        parts.append(boundary_text(run))
     return " · ".join(parts)
+
+
+def boundary_text(run: Evaluation) -> str:
+    """E.g. "boundary: voxel convention, spacing from files, NSD τ 2 mm, one empty mask = null"."""
+    s = run.settings
+    sources = sorted({c.boundary.spacing_source for c in run.cases if c.boundary is not None})
+    words = {"file": "the files", "option": "--spacing", "default": "1 mm (none given)"}
+    text = f"boundary: {s.surface_convention} convention, spacing from {' and '.join(words[w] for w in sources) or '–'}"
+    if "nsd" in s.metrics:
+        taus = ([f"{s.nsd_tolerance:g} mm"] if s.nsd_tolerance is not None else []) + [
+            f"{k}: {v:g} mm" for k, v in s.nsd_tolerances]
+        text += f", NSD τ {', '.join(taus)}"
+    empty = s.empty_distance if isinstance(s.empty_distance, str) else f"{s.empty_distance:g} mm"
+    empty = {"nan": "null", "diagonal": "image diagonal"}.get(empty, empty)
+    return text + f", distance with one empty mask = {empty}"
 
 
 def class_text(spec) -> str:

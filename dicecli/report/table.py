@@ -20,8 +20,10 @@ WIDE_CASE_TABLE_MAX_CLASSES = 8
 #: Class rows of the summary table; the rest are counted in one row (JSON and CSV hold them all).
 #: A person reads 200 rows at most, and rich takes ~1.5 ms a row to lay out.
 MAX_TABLE_ROWS = 200
+MM_METRICS = ("hd", "hd95", "assd", "masd")  # shown with 2 decimals (mm)
 METRIC_HEADERS = {"iou": "IoU", "precision": "precision", "recall": "recall", "specificity": "specificity",
-                  "volume_similarity": "vol. sim.", "soft_dice": "soft Dice"}
+                  "volume_similarity": "vol. sim.", "soft_dice": "soft Dice", "hd": "HD mm", "hd95": "HD95 mm",
+                  "assd": "ASSD mm", "masd": "MASD mm", "nsd": "NSD"}
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -41,7 +43,8 @@ def summary_table(run: Evaluation) -> Table:
         table.add_column(f"{METRIC_HEADERS.get(name, name)} mean", justify="right")
     for col, (spec, s) in enumerate(zip(run.classes[:MAX_TABLE_ROWS], run.summary.classes)):
         table.add_row(printable(class_text(spec)), str(s.n), str(s.n_undefined), fmt(s.mean), fmt(s.std), fmt(s.median),
-                      fmt(s.min), fmt(s.max), fmt(s.pooled), *(fmt(per_class[col].mean) for _, per_class in extra))
+                      fmt(s.min), fmt(s.max), fmt(s.pooled),
+                      *(fmt(per_class[col].mean, 2 if name in MM_METRICS else 4) for name, per_class in extra))
     if len(run.classes) > MAX_TABLE_ROWS:
         table.add_row(f"… {len(run.classes) - MAX_TABLE_ROWS:,} more", style="dim")
         table.caption = f"{MAX_TABLE_ROWS} of {len(run.classes):,} classes shown: --format csv or json has them all"

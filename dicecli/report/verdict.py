@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..baseline import BaselineVerdict, ClassDrop
-from ..gate import MAX_WORST, METRIC_TEXT, TOLERANCE, ClassCheck, GateVerdict
+from ..gate import MAX_METRICS, MAX_WORST, METRIC_TEXT, TOLERANCE, ClassCheck, GateVerdict
 from .text import names
 
 MAX_PASSED_SHOWN = 10
@@ -15,6 +15,8 @@ def statistic_text(statistic: str, metric: str = "dice") -> str:
     """ "mean Dice", "median F1", "every case" (with its metric unless Dice: "every case's PQ")."""
     if metric == "dice":
         return STATISTIC_TEXT[statistic]
+    if metric in MAX_METRICS and statistic == "min":
+        return f"max {METRIC_TEXT[metric]}"  # the worst case of a distance is its largest value
     return f"every case's {METRIC_TEXT[metric]}" if statistic == "cases" else f"{statistic} {METRIC_TEXT[metric]}"
 
 
@@ -40,29 +42,47 @@ def bar_text(bar: float) -> str:
     return f"{bar:g}"
 
 
+def _mm(c: ClassCheck) -> str:
+    return " mm" if c.metric in MAX_METRICS else ""
+
+
 def check_value(c: ClassCheck) -> str:
+    if c.metric in MAX_METRICS:
+        return "undefined" if c.value is None else f"{c.value:.4f} mm"
     return score(c.value, c.bar, c.passed)
+
+
+def _compare(c: ClassCheck) -> tuple[str, str, str]:
+    """(failing comparison, "below"/"above", "lowest"/"largest") for the check's metric."""
+    return (">", "above", "largest") if c.metric in MAX_METRICS else ("<", "below", "lowest")
+
+
+def _undefined(c: ClassCheck) -> str:
+    return f"with {METRIC_TEXT[c.metric]} undefined (a mask empty)" if c.metric in MAX_METRICS else "both_empty"
 
 
 def headline(c: ClassCheck) -> str:
     """One phrase for a failing class, e.g. "class 1 mean Dice 0.8100 < 0.85"."""
+    op, side, extreme = _compare(c)
+    bar = bar_text(c.bar) + _mm(c)
     if c.reason == "absent":
-        return f"{_named(c)} is not in the run (bar {bar_text(c.bar)}): undefined counts as a failure"
+        return f"{_named(c)} is not in the run (bar {bar}): undefined counts as a failure"
     if c.value is None:
         return (f"class {c.key} {statistic_text(c.statistic, c.metric)} undefined (no case with a defined "
-                f"{METRIC_TEXT[c.metric]}, {c.n_undefined} both_empty) < {bar_text(c.bar)}: undefined counts as a "
+                f"{METRIC_TEXT[c.metric]}, {c.n_undefined} {_undefined(c)}) {op} {bar}: undefined counts as a "
                 "failure")
     if c.statistic == "cases":
-        return (f"{_named(c)}: {len(c.failing_cases)} of {c.n} case(s) below {bar_text(c.bar)} "
-                f"(lowest {check_value(c)})")
-    return f"class {c.key} {statistic_text(c.statistic, c.metric)} {check_value(c)} < {bar_text(c.bar)}"
+        return (f"{_named(c)}: {len(c.failing_cases)} of {c.n} case(s) {side} {bar} "
+                f"({extreme} {check_value(c)})")
+    return f"class {c.key} {statistic_text(c.statistic, c.metric)} {check_value(c)} {op} {bar}"
 
 
 def worst_listed(c: ClassCheck) -> tuple[tuple[str, float], ...]:
     """The cases to show for a failing class: its lowest cases (under "cases": failing ones only)."""
     if c.statistic == "cases":
-        failing = sorted((f.dice, f.case) for f in c.failing_cases)
-        return tuple((name, value) for value, name in failing[:MAX_WORST])
+        sign = -1.0 if c.metric in MAX_METRICS else 1.0
+        failing = sorted((sign * f.dice, f.case) for f in c.failing_cases)
+        return tuple((name, sign * value) for value, name in failing[:MAX_WORST])
     return c.worst
 
 
@@ -71,17 +91,21 @@ def _failure_line(c: ClassCheck) -> str:
     if c.value is not None and c.statistic != "cases":
         line += f" over {c.n} case(s)"
         if c.n_undefined:
-            line += f", {c.n_undefined} both_empty left out"
+            line += f", {c.n_undefined} {_undefined(c)} left out"
     worst = worst_listed(c)
     if worst:
-        line += "; worst cases: " + ", ".join(f"{name} {value:.4f}" for name, value in worst)
+        line += "; worst cases: " + ", ".join(f"{name} {value:.4f}{_mm(c)}" for name, value in worst)
     if c.statistic == "cases" and c.n_undefined and c.value is not None:
-        line += f"; {c.n_undefined} both_empty case(s) not judged"
+        line += (f"; {c.n_undefined} both_empty case(s) not judged" if c.metric not in MAX_METRICS
+                 else f"; {c.n_undefined} case(s) with a mask empty not judged")
     return line
 
 
 def _pass_item(c: ClassCheck) -> str:
     key = c.key if c.metric == "dice" else f"{c.key} {METRIC_TEXT[c.metric]}"
+    if c.metric in MAX_METRICS:
+        extreme = "largest " if c.statistic == "cases" else ""
+        return f"{key}: {extreme}{check_value(c)} <= {bar_text(c.bar)} mm"
     if c.statistic == "cases":
         return f"{key}: lowest {check_value(c)} >= {bar_text(c.bar)}"
     return f"{key}: {check_value(c)} >= {bar_text(c.bar)}"
@@ -99,11 +123,17 @@ def gate_lines(verdict: GateVerdict) -> list[str]:
         shown = [_pass_item(c) for c in verdict.checks[:MAX_PASSED_SHOWN]]
         more = len(verdict.checks) - len(shown)
         counted = "class(es)" if len(verdict.all_specs) == 1 else "check(s)"
-        line = (f"gate passed: {what} >= bar for {len(verdict.checks)} {counted} ("
+        kinds = {c.metric in MAX_METRICS for c in verdict.checks}
+        compare = ">= bar" if kinds == {False} else "<= bar" if kinds == {True} else "within its bar"
+        line = (f"gate passed: {what} {compare} for {len(verdict.checks)} {counted} ("
                 + ", ".join(shown) + (f", and {more} more" if more > 0 else "") + ")")
-        undefined = sum(c.n_undefined for c in verdict.checks) if verdict.spec.gate_on == "cases" else 0
+        undefined = sum(c.n_undefined for c in verdict.checks if c.metric not in MAX_METRICS) \
+            if verdict.spec.gate_on == "cases" else 0
         if undefined:
             line += f"; {undefined} both_empty case score(s) not judged"
+        distances = sum(c.n_undefined for c in verdict.checks if c.metric in MAX_METRICS)
+        if distances:
+            line += f"; {distances} case HD95 value(s) undefined (a mask empty), not judged"
         lines.append(line)
     else:
         failures = verdict.failures
