@@ -84,34 +84,6 @@ def boundary_voxels(mask: np.ndarray) -> np.ndarray:
     return mask & ~interior
 
 
-def _nearest_mm(points: np.ndarray, tree, on_target: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Distance in mm from each point (integer grid coordinates) to the nearest point of ``tree``;
-    points already on the target (``on_target``) are at 0 without a search."""
-    out = np.zeros(len(points))
-    away = ~on_target
-    if away.any():
-        out[away] = tree.query(points[away] * spacing, k=1)[0]
-    return out
-
-
-def directed_distances(a: np.ndarray, b: np.ndarray, *, spacing_mm) -> tuple[np.ndarray, np.ndarray]:
-    """(d(A→B), d(B→A)) in mm between the True points of two same-shape bool grids.
-
-    Points are returned in row-major order of their grid position. Both grids must
-    have a True point; distances between points are Euclidean with ``spacing_mm``
-    per axis.
-    """
-    tree = _kdtree()
-    spacing = np.asarray(spacing_mm, dtype=np.float64)
-    pa, pb = np.argwhere(a), np.argwhere(b)
-    if not len(pa) or not len(pb):
-        raise ValueError("both grids need at least one point")
-    on_b, on_a = b[a], a[b]
-    d_ab = _nearest_mm(pa, tree(pb * spacing, leafsize=32) if not on_b.all() else None, on_b, spacing)
-    d_ba = _nearest_mm(pb, tree(pa * spacing, leafsize=32) if not on_a.all() else None, on_a, spacing)
-    return d_ab, d_ba
-
-
 def ball_offsets(spacing_mm, radius_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """Integer offsets within ``radius_mm`` of the origin, nearest first, and their lengths in mm."""
     spacing = np.asarray(spacing_mm, dtype=np.float64)
@@ -124,28 +96,61 @@ def ball_offsets(spacing_mm, radius_mm: float) -> tuple[np.ndarray, np.ndarray]:
     return offsets[keep][order], lengths[keep][order]
 
 
-def within(a: np.ndarray, b: np.ndarray, *, spacing_mm, radius_mm: float) -> np.ndarray:
-    """For each True point of ``a`` (row-major order): is a True point of ``b`` within ``radius_mm``?
-
-    Exact on the grid: every offset of the ellipsoid is tried, nearest first, and a
-    point leaves the search at its first hit; no nearest-neighbour search is needed.
-    """
-    offsets, _ = ball_offsets(spacing_mm, radius_mm)
-    reach = np.abs(offsets).max(axis=0) if len(offsets) else np.zeros(a.ndim, int)
+def _ball_search(points: np.ndarray, b: np.ndarray, spacing_mm, radius_mm: float) -> np.ndarray:
+    """Distance in mm from each point (grid coordinates) to the nearest True voxel of ``b`` when it is
+    within ``radius_mm``, else inf. Offsets are tried nearest first and a point leaves at its first
+    hit, so the distance is exact; near points (most of them) cost a few array lookups each."""
+    offsets, lengths = ball_offsets(spacing_mm, radius_mm)
+    reach = np.abs(offsets).max(axis=0)
     padded = np.pad(b, [(int(r), int(r)) for r in reach])
     steps = np.array(padded.strides) // padded.itemsize
     flat = padded.reshape(-1)
-    index = (np.argwhere(a) + reach) @ steps
-    found = np.zeros(len(index), dtype=bool)
+    index = (points + reach) @ steps
+    out = np.full(len(index), np.inf)
     todo = np.arange(len(index))
-    for step in offsets @ steps:
+    for step, length in zip(offsets @ steps, lengths):
         hit = flat[index[todo] + step]
         if hit.any():
-            found[todo[hit]] = True
+            out[todo[hit]] = length
             todo = todo[~hit]
             if not todo.size:
                 break
-    return found
+    return out
+
+
+def _nearest_mm(points: np.ndarray, b: np.ndarray, b_points: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Exact distance in mm from each point to the nearest True voxel of ``b`` (whose coordinates are
+    ``b_points``): a search over the grid within one voxel diagonal of the coarsest axis, then a
+    k-d tree for the points left (pykdtree, built only when some are)."""
+    out = _ball_search(points, b, spacing, float(spacing.max()))
+    far = np.isinf(out)
+    if far.any():
+        tree = _kdtree()(b_points * spacing, leafsize=32)
+        out[far] = tree.query(points[far] * spacing, k=1)[0]
+    return out
+
+
+def directed_distances(a: np.ndarray, b: np.ndarray, *, spacing_mm) -> tuple[np.ndarray, np.ndarray]:
+    """(d(A→B), d(B→A)) in mm between the True points of two same-shape bool grids.
+
+    Points are returned in row-major order of their grid position. Both grids must
+    have a True point; distances between points are Euclidean with ``spacing_mm``
+    per axis.
+    """
+    _kdtree()  # fail early, with the extra to install, when pykdtree is missing
+    spacing = np.asarray(spacing_mm, dtype=np.float64)
+    pa, pb = np.argwhere(a), np.argwhere(b)
+    if not len(pa) or not len(pb):
+        raise ValueError("both grids need at least one point")
+    return _nearest_mm(pa, b, pb, spacing), _nearest_mm(pb, a, pa, spacing)
+
+
+def within(a: np.ndarray, b: np.ndarray, *, spacing_mm, radius_mm: float) -> np.ndarray:
+    """For each True point of ``a`` (row-major order): is a True point of ``b`` within ``radius_mm``?
+
+    Exact on the grid (every offset of the ellipsoid is tried); no nearest-neighbour search.
+    """
+    return np.isfinite(_ball_search(np.argwhere(a), b, spacing_mm, radius_mm))
 
 
 @dataclass(frozen=True)

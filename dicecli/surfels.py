@@ -32,6 +32,7 @@ from functools import lru_cache
 import numpy as np
 
 
+@lru_cache(maxsize=None)
 def corner_bit(offset: tuple[int, ...]) -> int:
     """The code bit of the voxel at ``offset`` (0/1 per axis) in a corner's block."""
     d = len(offset)
