@@ -75,7 +75,7 @@ def _polygons(code: int):
 
         def corner(p, q):
             c = [0, 0, 0]
-            c[axis], c[a], c[b] = value, p, q
+            c[axis], c[a], c[b] = value, p, q  # noqa: B023 (corner is called in this iteration only)
             return tuple(c)
 
         ring = [corner(0, 0), corner(1, 0), corner(1, 1), corner(0, 1)]
