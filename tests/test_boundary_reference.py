@@ -114,3 +114,37 @@ def test_neighbour_codes_against_surface_distance_kernel(ndim):
     padded[tuple(slice(0, n) for n in mask.shape)] = mask
     kernel = lookup_tables.ENCODE_NEIGHBOURHOOD_3D_KERNEL if ndim == 3 else lookup_tables.ENCODE_NEIGHBOURHOOD_2D_KERNEL
     assert (neighbour_codes(mask) == ndimage.correlate(padded, kernel, mode="constant", cval=0)).all()
+
+
+def test_cli_deepmind_convention_and_regions_against_surface_distance(tmp_path):
+    """Through `dice score`: labels and a region (union of labels) on PNGs with --spacing, against
+    surface-distance on the same binary masks."""
+    from helpers import png, run, strict_json
+
+    rng = np.random.default_rng(7)
+    spacing = (1.5, 0.6)
+    cases = {}
+    for i in range(3):
+        g = np.zeros((24, 30), np.uint8)
+        g[3 + i:12, 4:20] = 1
+        g[12:20, 10 + i:26] = 2
+        p = g.copy()
+        p[rng.random(g.shape) < 0.08] = 0
+        p[0:2, 28:30] = 1  # a small false positive in the corner (touches the image border)
+        cases[f"c{i}"] = (g, p)
+        png(tmp_path / "gt" / f"c{i}.png", g)
+        png(tmp_path / "pred" / f"c{i}.png", p)
+    r = run(tmp_path / "gt", tmp_path / "pred", "--metrics", "hd,hd95,assd,masd,nsd", "--nsd-tolerance", "1.2",
+            "--spacing", "1.5,0.6", "--surface-convention", "deepmind", "--labels", "1,2", "--region", "fg=1,2",
+            "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    for case in strict_json(r.stdout)["cases"]:
+        g, p = cases[case["case"]]
+        for key, members in (("1", [1]), ("2", [2]), ("fg", [1, 2])):
+            ref = sd.compute_surface_distances(np.isin(g, members), np.isin(p, members), spacing)
+            got = case["classes"][key]
+            assert abs(got["nsd"] - sd.compute_surface_dice_at_tolerance(ref, 1.2)) <= TOL
+            assert abs(got["hd95"] - sd.compute_robust_hausdorff(ref, 95)) <= TOL
+            assert abs(got["hd"] - sd.compute_robust_hausdorff(ref, 100)) <= TOL
+            m_g, m_p = sd.compute_average_surface_distance(ref)
+            assert abs(got["masd"] - (m_g + m_p) / 2) <= TOL
