@@ -26,9 +26,10 @@ class CaseBoundary:
         undefined (the empty-mask rules are applied later, by the run).
     nsd_parts: (classes, 2): surfel size within tolerance and total surfel size
         (mm or mm²), for pooled NSD; zeros where not computed.
-    spacing_mm: the spacing used, per array axis of the ground truth.
+    spacing_mm: the spacing, per array axis of the ground truth (axes of size 1 are
+        left out of the geometry: a (H, W, 1) image is scored as 2D).
     spacing_source: "file" (the ground truth's header), "option" (--spacing) or "default" (1).
-    diagonal_mm: the image diagonal, sqrt(sum((n_i * s_i)^2)).
+    diagonal_mm: the image diagonal, sqrt(sum((n_i * s_i)^2)) over the axes longer than 1.
     """
 
     keys: tuple[str, ...]
@@ -87,6 +88,16 @@ def _foreground(g: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.concatenate([candidates, tail])
 
 
+def _drop_unit_axes(gt: np.ndarray, pred: np.ndarray, spacing):
+    """Views without the axes of size 1 (a (H, W, 1) NIfTI is a 2D image, not a one-voxel-thick slab
+    whose every voxel touches the border), keeping at least two axes; and their spacing."""
+    keep = [axis for axis, n in enumerate(gt.shape) if n != 1]
+    if len(keep) < 2 or len(keep) == gt.ndim:
+        return gt, pred, tuple(spacing)
+    shape = tuple(gt.shape[axis] for axis in keep)
+    return gt.reshape(shape), pred.reshape(shape), tuple(spacing[axis] for axis in keep)
+
+
 def _mask(labels: np.ndarray, members) -> np.ndarray:
     return labels == members[0] if len(members) == 1 else np.isin(labels, members)
 
@@ -102,11 +113,12 @@ def case_boundary(gt: np.ndarray, pred: np.ndarray, classes, *, spacing_mm, metr
     the surfel size of the side that has it, for pooled NSD.
     """
     spacing = tuple(float(s) for s in spacing_mm)
-    diagonal = image_diagonal_mm(gt.shape, spacing)
+    gt, pred, used = _drop_unit_axes(gt, pred, spacing)
+    diagonal = image_diagonal_mm(gt.shape, used)
     if gt.ndim > 1 and gt.flags.f_contiguous and not gt.flags.c_contiguous:
-        gt, pred, spacing_mm = gt.T, pred.T, spacing[::-1]  # row-major views: crops are contiguous
+        gt, pred, spacing_mm = gt.T, pred.T, used[::-1]  # row-major views: crops are contiguous
     else:
-        spacing_mm = spacing
+        spacing_mm = used
     metrics = tuple(metrics)
     values = np.full((len(classes), len(metrics)), np.nan)
     parts = np.zeros((len(classes), 2))

@@ -258,3 +258,22 @@ def test_score_arrays_gives_boundary_metrics_with_its_spacing():
     assert score_arrays(g, p, metrics="hd95")[1].metrics == {"hd95": 1.0}  # 1 mm without a spacing
     assert score_arrays(g, 0 * p, metrics="hd95", spacing=(2.0, 0.5),
                         empty_distance="diagonal")[1].metrics["hd95"] == pytest.approx(math.hypot(8, 2.5))
+
+
+def test_a_one_slice_volume_is_scored_as_2d(tmp_path):
+    nib = pytest.importorskip("nibabel")
+    g = np.zeros((6, 8), np.uint8); g[1:5, 2:6] = 1
+    p = np.zeros((6, 8), np.uint8); p[1:5, 3:7] = 1  # one column (0.5 mm) over
+    for sub, a in (("gt", g), ("pred", p)):
+        (tmp_path / sub).mkdir()
+        nib.save(nib.Nifti1Image(a[:, :, None], np.diag([2.0, 0.5, 3.0, 1.0])), tmp_path / sub / "x.nii.gz")
+    out = strict_json(run(tmp_path / "gt", tmp_path / "pred", "--metrics", "assd,nsd", "--nsd-tolerance", "0.4",
+                          "--format", "json").stdout)
+    got = out["cases"][0]["classes"]["1"]
+    want = boundary_metrics(g.astype(bool), p.astype(bool), spacing_mm=(2.0, 0.5), metrics=("assd", "nsd"),
+                            tolerance_mm=0.4)
+    assert got["assd"] == pytest.approx(want["assd"]) and got["nsd"] == pytest.approx(want["nsd"])
+    assert out["cases"][0]["diagonal_mm"] == pytest.approx(math.hypot(12.0, 4.0))
+    # as a slab every voxel would touch the z border and count as boundary: the contour mean is larger
+    slab = boundary_metrics(g[:, :, None] > 0, p[:, :, None] > 0, spacing_mm=(2.0, 0.5, 3.0), metrics=("assd",))
+    assert slab["assd"] != pytest.approx(want["assd"])
