@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 from run_helpers import children, dice_cmd, finish, nifti_cases, popen, session_members, wait_until
@@ -37,10 +36,13 @@ def _no_one_left(proc) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_worker_loses_its_case_not_the_run(cases, signum):
-    proc = popen("score", *cases, "-j", "2", "--format", "json")
+def test_killed_worker_loses_its_case_not_the_run(cases, signum, tmp_path):
+    journal = tmp_path / "progress.jsonl"
+    proc = popen("score", *cases, "-j", "2", "--format", "json", "--journal", str(journal))
     workers = _workers(proc)
-    time.sleep(0.1)  # both are scoring now
+    # Kill only once cases are coming back (the journal has a line), so both workers hold work,
+    # however slowly a loaded machine started them.
+    assert wait_until(lambda: journal.exists() and journal.read_text().count("\n") >= 1, timeout=60)
     os.kill(workers[0], signum)  # as the out-of-memory killer would
     stdout, stderr = finish(proc, timeout=120)
     assert proc.returncode == ExitStatus.INPUT_ERROR, stderr
