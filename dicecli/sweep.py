@@ -11,6 +11,8 @@ and |P| at every threshold: one pass, not one per threshold.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .interpret import exact_threshold
@@ -33,6 +35,36 @@ def cuts_for(thresholds, dtype, scale: float = 1.0) -> np.ndarray:
     return np.asarray(values, dtype=dtype)
 
 
+#: float32 maps: the top 20 bits of a value's pattern name its bucket (about 2**-11 of the value wide).
+_BUCKET_SHIFT = 12
+
+
+@functools.lru_cache(maxsize=8)
+def _bucket_table(cut_bytes: bytes) -> np.ndarray:
+    """Per float32 bucket, the bin of every value in it (255 when a cut falls inside the bucket).
+
+    Built once per process and grid: 2**20 buckets, each checked at its lowest and highest
+    pattern, so the table is exact wherever it does not say 255.
+    """
+    cuts = np.frombuffer(cut_bytes, dtype=np.float32)
+    buckets = np.arange(1 << (32 - _BUCKET_SHIFT), dtype=np.uint32) << np.uint32(_BUCKET_SHIFT)
+    low, high = buckets.view(np.float32), (buckets | np.uint32((1 << _BUCKET_SHIFT) - 1)).view(np.float32)
+    with np.errstate(invalid="ignore"):
+        first, last = np.searchsorted(cuts, low, side="right"), np.searchsorted(cuts, high, side="right")
+    return np.where(first == last, first, 255).astype(np.uint8)
+
+
+def _table_bins(values: np.ndarray, search: np.ndarray) -> np.ndarray:
+    """_bins for float32 probability maps and at most 254 cuts: a table lookup on the top bits of
+    each value, exact searchsorted for the few values whose bucket holds a cut."""
+    table = _bucket_table(search.astype(np.float32).tobytes())
+    bins = table[values.view(np.uint32) >> np.uint32(_BUCKET_SHIFT)]
+    unsure = bins == 255
+    if unsure.any():
+        bins[unsure] = np.searchsorted(search, values[unsure], side="right")
+    return bins
+
+
 def _bins(values: np.ndarray, search: np.ndarray, uniform: int | None) -> np.ndarray:
     """Number of cuts at or below each value (np.searchsorted side "right"), exactly.
 
@@ -44,6 +76,8 @@ def _bins(values: np.ndarray, search: np.ndarray, uniform: int | None) -> np.nda
     (float16, integer, other grids) use searchsorted.
     """
     n = len(search)
+    if values.dtype == np.float32 and n <= 254:
+        return _table_bins(values, search)
     if uniform is None or values.dtype not in (np.float32, np.float64) or n > 10_000:
         return np.searchsorted(search, values, side="right")
     edges = np.concatenate([[-np.inf], search, [np.inf]]).astype(values.dtype)  # edges[b] = cut_b, b = 1..N
@@ -79,7 +113,7 @@ def threshold_counts(truth: np.ndarray, values: np.ndarray, cuts: np.ndarray,
             mask = flat_k[start:stop]
             v, t = v[mask], t[mask]
         bins = _bins(v if values.dtype.kind == "f" else v.astype(np.float64), search, uniform)
-        both = np.bincount(bins + (k + 1) * t, minlength=2 * (k + 1))  # one pass: truth in the upper half
+        both = np.bincount(bins.astype(np.uint16) + np.uint16(k + 1) * t, minlength=2 * (k + 1))  # truth: upper half
         all_bins += both[: k + 1] + both[k + 1:]
         tp_bins += both[k + 1:]
         n_truth += int(both[k + 1:].sum())

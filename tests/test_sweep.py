@@ -150,3 +150,19 @@ def test_report_refuses_a_fifo_instead_of_waiting(tmp_path):
     os.mkfifo(fifo)
     result = sweep_cli.__globals__["CliRunner"]().invoke(main, ["report", str(fifo), "--html", str(tmp_path / "r.html")])
     assert result.exit_code == 3 and "regular file" in result.stderr
+
+
+@pytest.mark.parametrize("steps", [1, 2, 9, 19, 99, 254, 255, 1000])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_binning_equals_searchsorted_at_and_around_every_cut(steps, dtype):
+    """Every fast binning (table lookup, estimate-and-correct) against np.searchsorted itself."""
+    from dicecli.sweep import _bins
+
+    rng = np.random.default_rng(steps)
+    cuts = cuts_for(threshold_grid(steps), dtype)
+    near = np.concatenate([cuts, np.nextafter(cuts, dtype(0)), np.nextafter(cuts, dtype(1))])
+    values = np.concatenate([near, np.array([0, -0.0, 1, np.finfo(dtype).tiny], dtype),
+                             rng.random(20000).astype(dtype), (rng.random(2000) ** 20).astype(dtype)])
+    want = np.searchsorted(cuts, values, side="right")
+    for uniform in (None, steps):
+        assert (np.asarray(_bins(values, cuts, uniform)) == want).all()
