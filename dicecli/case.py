@@ -105,6 +105,14 @@ def _spatial(pred, fit: Alignment, array: np.ndarray):
                    affine=fit.spatial_affine(pred.affine, pred.array.ndim, array.ndim - (fit.channel_axis is not None)))
 
 
+def _geometry_mismatch(gt, pred, fit: Alignment, array: np.ndarray, settings: Settings) -> str | None:
+    """geometry_mismatch of the prediction on the ground truth's grid; None without a check to
+    make (``--geometry ignore``, or a side with neither spacing nor affine, such as a PNG)."""
+    if settings.geometry == "ignore" or any(v.spacing_mm is None and v.affine is None for v in (gt, pred)):
+        return None
+    return geometry_mismatch(gt, _spatial(pred, fit, array))
+
+
 def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
     """p = value / scale for a (channels, ...) stack, after checking its values; None = scale-free."""
     kind = settings.pred_kind
@@ -270,7 +278,7 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
         except GeometryError as exc:
             raise GeometryError(pred.path, f"{exc.reason} (ground truth: {gt.path})") from None
         array = fit.apply(pred.array, gt_labels.shape)
-        mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, _spatial(pred, fit, array))
+        mismatch = _geometry_mismatch(gt, pred, fit, array, settings)
         if mismatch and settings.geometry == "strict":
             raise InputError(pred.path, mismatch)
         if mismatch:

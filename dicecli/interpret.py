@@ -250,6 +250,8 @@ def looks_quantised(labels: np.ndarray, gt_size: np.ndarray, pred_size: np.ndarr
     against a mask of a few classes; an instance mask's ground truth has many ids
     too, see looks_like_instances).
     """
+    if len(labels) < QUANTISED_MIN_VALUES:  # too few values to hold that many extra ones
+        return False
     labels, gt_size, pred_size = (np.asarray(a) for a in (labels, gt_size, pred_size))
     extra = (labels != 0) & (pred_size > 0) & (gt_size == 0)
     gt_labels = int(np.count_nonzero((labels != 0) & (gt_size > 0)))
@@ -263,6 +265,8 @@ def looks_like_instances(labels: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn:
     of them match nothing: fewer than half of the ids present carry any true
     positive (a semantic map with many classes mostly overlaps class by class).
     """
+    if len(labels) < QUANTISED_MIN_VALUES:  # too few ids on either side
+        return False
     labels, tp, fp, fn = (np.asarray(a) for a in (labels, tp, fp, fn))
     fg = labels != 0
     in_gt = int(np.count_nonzero(fg & ((tp + fn) > 0)))

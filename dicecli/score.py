@@ -28,6 +28,9 @@ EMPTY_BOTH_VALUES = {"nan": float("nan"), "one": 1.0, "zero": 0.0}
 
 _DENSE_LIMIT = 1 << 20  # largest label value counted with dense histograms
 _COMPARE_MAX_LABELS = 24  # below this, count by comparison rather than np.bincount
+#: Up to this many voxels (and labels below 256), one joint histogram counts a case: on small images
+#: the word-skipping machinery costs more calls than it saves (64x64: about 13 us against 86 us).
+_SMALL_VOXELS = 1 << 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,6 +104,10 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     if g.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return CaseCounts(empty, empty, empty, empty, 0)
+    if g.size <= _SMALL_VOXELS:
+        small = _count_small(g, p, ignore)
+        if small is not None:
+            return small
     if g.dtype.itemsize == 1:  # at most 256 labels: the tally grows to the largest value met, no max() pass
         counter = ByteLabelCounter(ignore=ignore)
         counter.add(g, p)
@@ -118,6 +125,20 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     else:
         skipped = _tally_words(g, p, tally, lambda a: np.searchsorted(values, a).astype(compact))
     return _finish(tally, values, skipped, int(g.size), ignore)
+
+
+def _count_small(g: np.ndarray, p: np.ndarray, ignore: int | None) -> CaseCounts | None:
+    """count_labels of small flat arrays with labels below 256 from one joint histogram (the same
+    CaseCounts, joint cells included); None when a label is 256 or more."""
+    k = int(max(g.max(), p.max())) + 1
+    if k > 256:
+        return None
+    code = g.astype(np.uint16)
+    code *= k
+    code += p
+    tally = _JointTally(k)
+    tally.joint = np.bincount(code, minlength=k * k)
+    return _finish(tally, np.arange(k, dtype=np.int64), 0, int(g.size), ignore)
 
 
 def label_too_large(value: int) -> str:
@@ -171,8 +192,9 @@ def _finish(tally, values: np.ndarray, skipped: int, n_voxels: int, ignore: int 
     k = len(values)
     ignore_index = _index_of(values, ignore)
     gt_hist, pred_hist, tp_hist = tally.histograms()
-    for hist in (gt_hist, pred_hist, tp_hist):
-        hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
+    if skipped:
+        for hist in (gt_hist, pred_hist, tp_hist):
+            hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
     joint, ignored_row = None, None
     if isinstance(tally, _JointTally):
         matrix = tally.joint.reshape(k, k)  # rows: ground truth, columns: prediction
