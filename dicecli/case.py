@@ -253,12 +253,13 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
         return None
     counts = counter.result()  # 1-byte labels always keep the joint cells the regions come from
     labels = pred_labels.kind == LABELS
+    scored = _with_regions(counts, settings)
+    scored["counts"] = counts.without_joint()
     return CaseResult(pair.case, pair.gt, pair.pred, pred_kind=pred_labels.kind,
                       prob_scale=None if labels else 1.0, voxel_volume_mm3=_voxel_volume(gt.volume),
                       quantised=(labels and settings.pred_kind == "auto" and pred.dtype.kind in "ui"
                                  and _looks_quantised(counts)),
-                      instances=labels and _looks_like_instances(counts),
-                      **_with_regions(counts, settings))
+                      instances=labels and _looks_like_instances(counts), **scored)
 
 
 def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
@@ -294,6 +295,7 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
                       axes_unchecked=fit.also_fits_stored and not str(pred.path).lower().endswith(".npz"))
     voxel_volume = _voxel_volume(gt)
     scored.update(_objects_and_lesions(scored.pop("maps", None), settings, voxel_volume))
+    scored["counts"] = scored["counts"].without_joint()  # the regions were counted from the joint cells
     return CaseResult(case, gt.path, None if pred is None else pred.path, warnings=tuple(warnings),
                       voxel_volume_mm3=voxel_volume, **scored)
 

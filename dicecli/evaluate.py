@@ -319,9 +319,10 @@ def evaluate_pairing(
 
 def _slim(outcome):
     """The outcome as the run keeps it: the joint confusion cells, used in the worker for the region
-    counts, are dropped (about 40% of a small case's memory in a run of many cases)."""
+    counts, are dropped (about 40% of a small case's memory in a run of many cases). Cases scored
+    here come without them already (case.py drops them); a cluster's may not."""
     if isinstance(outcome, CaseResult) and outcome.counts.joint is not None:
-        return replace(outcome, counts=replace(outcome.counts, joint=None))
+        return replace(outcome, counts=outcome.counts.without_joint())
     return outcome
 
 
