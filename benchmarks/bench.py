@@ -235,13 +235,18 @@ def _box_blur(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Logit of a voxel deep inside its class: e**-LOGIT_SCALE is below float16's smallest value, so
+#: inside a region the maps saturate at exactly 1 and 0, as a trained network's do.
+LOGIT_SCALE = 20
+
+
 def softmax_maps(labels: np.ndarray, channels: int, rng: np.random.Generator) -> np.ndarray:
     """A float16 softmax stack (channels, *labels.shape) whose argmax mostly follows ``labels``:
-    blurred one-hot logits plus per-voxel noise, so borders are soft and values vary as a
-    network's do (and compress as poorly)."""
+    blurred one-hot logits plus per-voxel noise, so borders are soft and values vary there,
+    while the inside of a region saturates (and compresses) as a network's output does."""
     logits = np.empty((channels, *labels.shape), np.float32)
     for c in range(channels):
-        logits[c] = _box_blur(labels == c) * np.float32(9)
+        logits[c] = _box_blur(labels == c) * np.float32(LOGIT_SCALE)
     logits += rng.standard_normal(logits.shape, dtype=np.float32) * np.float32(0.7)
     logits -= logits.max(axis=0)
     np.exp(logits, out=logits)
@@ -403,6 +408,8 @@ def ensure_dataset(kind: str, root: Path, seed: int, cases: int, shape, jobs: in
               "shape": shape, "classes": labels}
     if len(shape) == 3:
         params["spacing"] = list(SPACING_3D)
+    if kind in ("softmax", "prob"):
+        params["logit_scale"] = LOGIT_SCALE
     folder = root / f"{kind}_{'x'.join(map(str, shape))}_n{cases}_seed{seed}"
     manifest_path = folder / "manifest.json"
     if not regenerate and manifest_path.exists():
