@@ -80,7 +80,7 @@ def _walk(folder: str, recursive: bool):
     ``recursive`` (then folders themselves are not listed)."""
     try:
         with os.scandir(folder) as found:  # the entry types come with the listing: no stat per file
-            entries = sorted((e.name, e.path, e.is_dir()) for e in found if not e.name.startswith("."))
+            entries = sorted((e.name, e.path, _is_dir(e)) for e in found if not e.name.startswith("."))
     except FileNotFoundError:
         raise PairingError(folder, "no such directory") from None
     except NotADirectoryError:
@@ -97,6 +97,15 @@ def _walk(folder: str, recursive: bool):
             if not name.startswith("."):
                 rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
                 yield rel, os.path.join(root, name), False
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether the entry is a folder (a link to one included), False when that cannot be told
+    (a link loop, a vanished entry), as os.path.isdir says: the reader then words the problem."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _is_sidecar(path: str) -> bool:
