@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .allocator import keep_freed_memory
+from .allocator import keep_freed_memory, release_freed_memory
 from .aggregate import MetricSummary, RunCounts, Summary, summarize, summarize_columns, summarize_metric
 from .case import CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
@@ -100,23 +101,61 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: What starting the worker processes costs, in seconds of one core: forking, setting each worker
+#: up, each worker's first case (fresh pages). Default jobs start workers only when the work left
+#: pays for them (see _worth_workers).
+WORKER_START_S = 0.05
+
+
 def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], None] | None) -> Iterable:
     """Outcomes (CaseResult, CaseError) of ``pairs`` in order; a case whose worker process died
-    (killed by the out-of-memory killer, say) is a CaseError naming the case and how it died."""
+    (killed by the out-of-memory killer, say) is a CaseError naming the case and how it died.
+
+    ``-j N`` (N > 1) scores on N workers from the start; default jobs start here and move to
+    workers only when the work left pays for starting them (_score_here_first)."""
     jobs = min(settings.jobs or usable_cores(), max(1, len(pairs)))
     if jobs <= 1:
         outcomes = (score_pair(pair, settings) for pair in pairs)
+    elif settings.jobs:
+        outcomes = _score_on_workers(pairs, settings, jobs)
     else:
-        preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
-        # Small batches cut inter-process traffic on many small cases; big cases go one by one.
-        batch = max(1, min(8, len(pairs) // (jobs * 8)))
-        outcomes = ordered_map(partial(score_pair, settings=settings), pairs, jobs=jobs, batch=batch,
-                               initializer=keep_freed_memory)
+        outcomes = _score_here_first(pairs, settings, jobs)
     with closing(outcomes):
         for pair, outcome in zip(pairs, outcomes):
             yield _lost_case(pair, outcome) if isinstance(outcome, Lost) else outcome
             if progress:
                 progress()
+
+
+def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int) -> Iterable:
+    preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
+    # Small batches cut inter-process traffic on many small cases; big cases go one by one.
+    batch = max(1, min(8, len(pairs) // (jobs * 8)))
+    return ordered_map(partial(score_pair, settings=settings), pairs, jobs=jobs, batch=batch,
+                       initializer=keep_freed_memory)
+
+
+def _score_here_first(pairs: list[Pair], settings: Settings, jobs: int) -> Iterable:
+    """Score cases in this process, timing each; once the cases left would take long enough here
+    to pay for starting workers, hand them to ``jobs`` workers (same order, same outcomes). A short
+    run never starts a worker; a long one starts them after its first case."""
+    preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
+    for done, pair in enumerate(pairs):
+        started = time.perf_counter()
+        outcome = score_pair(pair, settings)
+        seconds = time.perf_counter() - started
+        yield outcome
+        left = len(pairs) - done - 1
+        if _worth_workers(seconds * left, min(jobs, left)):
+            release_freed_memory()  # this process scores no more cases: a smaller fork, no idle pages
+            yield from _score_on_workers(pairs[done + 1:], settings, min(jobs, left))
+            return
+
+
+def _worth_workers(work_s: float, jobs: int) -> bool:
+    """Do ``jobs`` workers finish ``work_s`` seconds of work (as timed here) sooner than this process,
+    by a margin of twice their start-up (a case timed here can be faster than in a fresh worker)?"""
+    return work_s - work_s / jobs > 2 * WORKER_START_S
 
 
 def _lost_case(pair: Pair, lost: Lost) -> CaseError:
