@@ -43,8 +43,10 @@ class RunCounts(NamedTuple):
         return cls(np.repeat(np.arange(len(counts), dtype=np.int64), sizes), *joined)
 
     def present(self, where: np.ndarray | None = None) -> np.ndarray:
-        """Sorted distinct labels (of the entries ``where`` selects)."""
-        return np.unique(self.labels if where is None else self.labels[where])
+        """Sorted distinct labels (of the entries ``where`` selects). Sorted by hand: np.unique
+        imports numpy.ma, 10 ms of every run's start-up."""
+        values = np.sort(self.labels if where is None else self.labels[where])
+        return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
     def tables(self, n_cases: int, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(tp, fp, fn) tables of shape (n_cases, len(labels)); a label absent from a case counts 0."""
