@@ -19,8 +19,8 @@ from .classes import build_classes, region_counts
 from .errors import GeometryError, InputError, ValueKindError
 from .geometry import geometry_mismatch
 from .instances import PerClass, lesion_table, object_counts
-from .interpret import (LABELS, PROBABILITY, check_probabilities, default_scale, looks_like_instances,
-                        looks_quantised, prediction_labels, to_labels)
+from .interpret import (LABELS, PROBABILITY, NotStreamable, PieceLabels, check_probabilities, default_scale,
+                        looks_like_instances, looks_quantised, prediction_labels, to_labels)
 from .pairing import Pair
 from .readers import read_volume
 from .score import ByteLabelCounter, CaseCounts, count_labels
@@ -107,6 +107,14 @@ def _spatial(pred, fit: Alignment, array: np.ndarray):
     """The prediction as a Volume on the ground truth's grid (for the geometry checks)."""
     return replace(pred, array=array, spacing_mm=fit.spatial_spacing(pred.spacing_mm, pred.array.ndim),
                    affine=fit.spatial_affine(pred.affine, pred.array.ndim, array.ndim - (fit.channel_axis is not None)))
+
+
+def _geometry_mismatch(gt, pred, fit: Alignment, array: np.ndarray, settings: Settings) -> str | None:
+    """geometry_mismatch of the prediction on the ground truth's grid; None without a check to
+    make (``--geometry ignore``, or a side with neither spacing nor affine, such as a PNG)."""
+    if settings.geometry == "ignore" or any(v.spacing_mm is None and v.affine is None for v in (gt, pred)):
+        return None
+    return geometry_mismatch(gt, _spatial(pred, fit, array))
 
 
 def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
@@ -253,14 +261,16 @@ def _streamable(pair: Pair, settings: Settings) -> bool:
 
 
 def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
-    """Score a pair of uint8 .nii.gz label maps piece by piece, without decoding either whole.
+    """Score a pair of .nii.gz maps piece by piece, without decoding either whole.
 
-    The counts are those of the whole-volume path (the same counting code, fed in
-    pieces). None when the pair is not streamable, differs in shape or geometry,
-    or any file problem turns up: the caller then scores it the usual way, which
-    also words every error and warning.
+    Each piece becomes 1-byte labels as the whole map would (interpret.PieceLabels:
+    labels 0..255, or a thresholded probability map), and the counts are those of
+    the whole-volume path (the same counting code, fed in pieces). None when the
+    pair is not streamable, differs in shape or geometry, holds other values, or
+    any file problem turns up: the caller then scores it the usual way, which also
+    words every error and warning.
     """
-    from .readers.nifti_stream import open_stream
+    from .readers.nifti_stream import open_stream, piece_voxels
 
     try:
         gt = open_stream(pair.gt)
@@ -269,18 +279,26 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
             return None
         if settings.geometry != "ignore" and geometry_mismatch(gt.volume, pred.volume):
             return None
+        gt_labels = PieceLabels(gt.dtype)
+        pred_labels = PieceLabels(pred.dtype, threshold=settings.threshold_for(1) if settings.pred_kind == "auto"
+                                  else None)
         counter = ByteLabelCounter(ignore=settings.ignore_label)
-        for g, p in zip(gt.pieces(), pred.pieces(), strict=True):
-            counter.add(g, p)
-    except (InputError, ValueError):  # ValueError: zip(strict=True) found pieces out of step
+        voxels = piece_voxels(gt.dtype, pred.dtype)
+        for g, p in zip(gt.pieces(voxels), pred.pieces(voxels), strict=True):
+            counter.add(gt_labels(g), pred_labels(p))
+    except (InputError, NotStreamable, ValueError):  # ValueError: zip(strict=True) found pieces out of step
         return None
     if counter.n_voxels != gt.n_voxels:
         return None
     counts = counter.result()  # 1-byte labels always keep the joint cells the regions come from
-    return CaseResult(pair.case, pair.gt, pair.pred, pred_kind=LABELS, voxel_volume_mm3=_voxel_volume(gt.volume),
-                      quantised=settings.pred_kind == "auto" and _looks_quantised(counts),
-                      instances=_looks_like_instances(counts),
-                      **_with_regions(counts, settings))
+    labels = pred_labels.kind == LABELS
+    scored = _with_regions(counts, settings)
+    scored["counts"] = counts.without_joint()
+    return CaseResult(pair.case, pair.gt, pair.pred, pred_kind=pred_labels.kind,
+                      prob_scale=None if labels else 1.0, voxel_volume_mm3=_voxel_volume(gt.volume),
+                      quantised=(labels and settings.pred_kind == "auto" and pred.dtype.kind in "ui"
+                                 and _looks_quantised(counts)),
+                      instances=labels and _looks_like_instances(counts), **scored)
 
 
 def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
@@ -300,7 +318,7 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
         except GeometryError as exc:
             raise GeometryError(pred.path, f"{exc.reason} (ground truth: {gt.path})") from None
         array = fit.apply(pred.array, gt_labels.shape)
-        mismatch = None if settings.geometry == "ignore" else geometry_mismatch(gt, _spatial(pred, fit, array))
+        mismatch = _geometry_mismatch(gt, pred, fit, array, settings)
         if mismatch and settings.geometry == "strict":
             raise InputError(pred.path, mismatch)
         if mismatch:
@@ -319,6 +337,7 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
     maps = scored.pop("boundary_maps", None)
     if maps is not None:
         scored["boundary"] = _boundary(gt, *maps, scored["counts"], settings)
+    scored["counts"] = scored["counts"].without_joint()  # the regions were counted from the joint cells
     return CaseResult(case, gt.path, None if pred is None else pred.path, warnings=tuple(warnings),
                       voxel_volume_mm3=voxel_volume, **scored)
 

@@ -365,7 +365,8 @@ def _one_math_thread() -> None:
               help="Score on a Dask distributed cluster: tcp://host:8786 or a scheduler file "
                    "(pip install 'dicecli[dask]').")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Worker processes; 0 = all usable cores.")
+              help="Worker processes; 0 = all usable cores, started once the work left pays for them "
+                   "(a short run is scored in one process).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
 def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label, label_names, pred_kind,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -21,8 +22,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .allocator import keep_freed_memory
-from .aggregate import MetricSummary, Summary, summarize, summarize_columns, summarize_metric
+from .allocator import keep_freed_memory, release_freed_memory
+from .aggregate import MetricSummary, RunCounts, Summary, summarize, summarize_columns, summarize_metric
 from .case import CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
 from .errors import UsageError
@@ -101,23 +102,61 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: What starting the worker processes costs, in seconds of one core: forking, setting each worker
+#: up, each worker's first case (fresh pages). Default jobs start workers only when the work left
+#: pays for them (see _worth_workers).
+WORKER_START_S = 0.05
+
+
 def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], None] | None) -> Iterable:
     """Outcomes (CaseResult, CaseError) of ``pairs`` in order; a case whose worker process died
-    (killed by the out-of-memory killer, say) is a CaseError naming the case and how it died."""
+    (killed by the out-of-memory killer, say) is a CaseError naming the case and how it died.
+
+    ``-j N`` (N > 1) scores on N workers from the start; default jobs start here and move to
+    workers only when the work left pays for starting them (_score_here_first)."""
     jobs = min(settings.jobs or usable_cores(), max(1, len(pairs)))
     if jobs <= 1:
         outcomes = (score_pair(pair, settings) for pair in pairs)
+    elif settings.jobs:
+        outcomes = _score_on_workers(pairs, settings, jobs)
     else:
-        preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
-        # Small batches cut inter-process traffic on many small cases; big cases go one by one.
-        batch = max(1, min(8, len(pairs) // (jobs * 8)))
-        outcomes = ordered_map(partial(score_pair, settings=settings), pairs, jobs=jobs, batch=batch,
-                               initializer=keep_freed_memory)
+        outcomes = _score_here_first(pairs, settings, jobs)
     with closing(outcomes):
         for pair, outcome in zip(pairs, outcomes):
             yield _lost_case(pair, outcome) if isinstance(outcome, Lost) else outcome
             if progress:
                 progress()
+
+
+def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int) -> Iterable:
+    preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
+    # Small batches cut inter-process traffic on many small cases; big cases go one by one.
+    batch = max(1, min(8, len(pairs) // (jobs * 8)))
+    return ordered_map(partial(score_pair, settings=settings), pairs, jobs=jobs, batch=batch,
+                       initializer=keep_freed_memory)
+
+
+def _score_here_first(pairs: list[Pair], settings: Settings, jobs: int) -> Iterable:
+    """Score cases in this process, timing each; once the cases left would take long enough here
+    to pay for starting workers, hand them to ``jobs`` workers (same order, same outcomes). A short
+    run never starts a worker; a long one starts them after its first case."""
+    preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
+    for done, pair in enumerate(pairs):
+        started = time.perf_counter()
+        outcome = score_pair(pair, settings)
+        seconds = time.perf_counter() - started
+        yield outcome
+        left = len(pairs) - done - 1
+        if _worth_workers(seconds * left, min(jobs, left)):
+            release_freed_memory()  # this process scores no more cases: a smaller fork, no idle pages
+            yield from _score_on_workers(pairs[done + 1:], settings, min(jobs, left))
+            return
+
+
+def _worth_workers(work_s: float, jobs: int) -> bool:
+    """Do ``jobs`` workers finish ``work_s`` seconds of work (as timed here) sooner than this process,
+    by a margin of twice their start-up (a case timed here can be faster than in a fresh worker)?"""
+    return work_s - work_s / jobs > 2 * WORKER_START_S
 
 
 def _lost_case(pair: Pair, lost: Lost) -> CaseError:
@@ -141,19 +180,21 @@ def _pairing_errors(pairing: Pairing, settings: Settings) -> list[CaseError]:
     return errors
 
 
-def run_labels(results: list[CaseResult], settings: Settings) -> tuple[int, ...]:
+def run_labels(results: list[CaseResult], settings: Settings, counts: RunCounts | None = None) -> tuple[int, ...]:
     """The plain labels of the run.
 
     ``settings.labels`` when given; else every non-zero label found (in a
     ground truth or a prediction), unless regions are given, which are then the
     only classes. The ignore label is never a class; 0 only with include_background.
+    counts: the results' RunCounts, when already made.
     """
     if settings.labels is not None:
         labels = set(settings.labels)
     elif settings.regions:
         labels = set()
     else:
-        labels = {int(v) for r in results for v in r.counts.labels if v != 0}
+        counts = counts or RunCounts.of([r.counts for r in results])
+        labels = set(counts.present().tolist()) - {0}
         labels.discard(settings.ignore_label)
     if settings.include_background:
         labels.add(0)
@@ -166,13 +207,12 @@ def _listed(values) -> str:
     return shown + (f" and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else "")
 
 
-def label_warnings(results: list[CaseResult], classes, settings: Settings) -> list[str]:
-    """Run-level warnings from the counts: labels found but not scored, labels only ever predicted."""
-    in_gt, in_pred = set(), set()
-    for r in results:
-        c = r.counts
-        in_gt.update(int(v) for v in c.labels[(c.tp + c.fn) > 0])
-        in_pred.update(int(v) for v in c.labels[(c.tp + c.fp) > 0])
+def label_warnings(results: list[CaseResult], classes, settings: Settings, counts: RunCounts | None = None) -> list[str]:
+    """Run-level warnings from the counts: labels found but not scored, labels only ever predicted.
+    counts: the results' RunCounts, when already made."""
+    c = counts or RunCounts.of([r.counts for r in results])
+    in_gt = set(c.present((c.tp + c.fn) > 0).tolist())
+    in_pred = set(c.present((c.tp + c.fp) > 0).tolist())
     skip = {0} | ({settings.ignore_label} if settings.ignore_label is not None else set())
     out = []
     if settings.labels is not None or settings.regions:
@@ -237,18 +277,23 @@ def threshold_warnings(results: list[CaseResult], settings: Settings) -> list[st
     return []
 
 
-def _class_counts(result: CaseResult, classes, regions) -> np.ndarray:
-    """(3, n_classes) TP, FP, FN of one case."""
-    out = np.zeros((3, len(classes)), dtype=np.int64)
+def _class_tables(results: list[CaseResult], counts: RunCounts, classes, regions) -> tuple[np.ndarray, ...]:
+    """(tp, fp, fn) tables (cases x classes): plain classes from the run's counts, regions from
+    each case's region counts."""
+    tables = tuple(np.zeros((len(results), len(classes)), dtype=np.int64) for _ in range(3))
     plain = [i for i, c in enumerate(classes) if not c.region]
     if plain:
-        labels = np.asarray([classes[i].label for i in plain], dtype=np.int64)
-        out[:, plain] = np.stack(result.counts.select(labels))
+        found = counts.tables(len(results), [classes[i].label for i in plain])
+        for table, part in zip(tables, found):
+            table[:, plain] = part
     order = {name: row for row, (name, _) in enumerate(regions)}
-    for i, c in enumerate(classes):
-        if c.region:
-            out[:, i] = result.region_counts[order[c.key]]
-    return out
+    region_cols = [(i, order[c.key]) for i, c in enumerate(classes) if c.region]
+    if region_cols and results:
+        cols, rows = (list(v) for v in zip(*region_cols))
+        stacked = np.stack([r.region_counts for r in results])  # (cases, regions, 3)
+        for k, table in enumerate(tables):
+            table[:, cols] = stacked[:, rows, k]
+    return tables
 
 
 def _soft_values(results, classes, settings: Settings, tp, fn) -> np.ndarray:
@@ -320,9 +365,10 @@ def evaluate_pairing(
 
 def _slim(outcome):
     """The outcome as the run keeps it: the joint confusion cells, used in the worker for the region
-    counts, are dropped (about 40% of a small case's memory in a run of many cases)."""
+    counts, are dropped (about 40% of a small case's memory in a run of many cases). Cases scored
+    here come without them already (case.py drops them); a cluster's may not."""
     if isinstance(outcome, CaseResult) and outcome.counts.joint is not None:
-        return replace(outcome, counts=replace(outcome.counts, joint=None))
+        return replace(outcome, counts=outcome.counts.without_joint())
     return outcome
 
 
@@ -330,15 +376,14 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
                      pairing: Pairing) -> Evaluation:
     """The Evaluation of scored cases: classes, per-class tables, metrics and summaries."""
     errors = list(errors)
-    labels = run_labels(results, settings)
+    counts = RunCounts.of([r.counts for r in results])
+    labels = run_labels(results, settings, counts)
     try:
         classes = build_classes(labels, settings.regions, settings.label_names)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     shape = (len(results), len(classes))
-    tp, fp, fn = (np.zeros(shape, dtype=np.int64) for _ in range(3))
-    for row, result in enumerate(results):
-        tp[row], fp[row], fn[row] = _class_counts(result, classes, settings.regions)
+    tp, fp, fn = _class_tables(results, counts, classes, settings.regions)
     n_voxels = np.asarray([r.counts.n_voxels for r in results], dtype=np.int64).reshape(-1, 1)
     values = dice(tp, fp, fn, smooth=settings.smooth, empty_both=settings.empty_both)
     foreground = np.asarray([c.foreground for c in classes], dtype=bool)
@@ -367,7 +412,8 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
     voxel_volume = np.asarray([np.nan if r.voxel_volume_mm3 is None else r.voxel_volume_mm3 for r in results],
                               dtype=np.float64).reshape(-1, 1)
     errors.sort(key=lambda e: (e.case or "", e.path or ""))
-    warnings = [w for r in results for w in r.warnings] + label_warnings(results, classes, settings) + boundary_notes
+    warnings = ([w for r in results for w in r.warnings] + label_warnings(results, classes, settings, counts)
+                + boundary_notes)
     return Evaluation(
         settings=settings,
         labels=labels,

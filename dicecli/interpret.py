@@ -250,6 +250,8 @@ def looks_quantised(labels: np.ndarray, gt_size: np.ndarray, pred_size: np.ndarr
     against a mask of a few classes; an instance mask's ground truth has many ids
     too, see looks_like_instances).
     """
+    if len(labels) < QUANTISED_MIN_VALUES:  # too few values to hold that many extra ones
+        return False
     labels, gt_size, pred_size = (np.asarray(a) for a in (labels, gt_size, pred_size))
     extra = (labels != 0) & (pred_size > 0) & (gt_size == 0)
     gt_labels = int(np.count_nonzero((labels != 0) & (gt_size > 0)))
@@ -263,6 +265,8 @@ def looks_like_instances(labels: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn:
     of them match nothing: fewer than half of the ids present carry any true
     positive (a semantic map with many classes mostly overlaps class by class).
     """
+    if len(labels) < QUANTISED_MIN_VALUES:  # too few ids on either side
+        return False
     labels, tp, fp, fn = (np.asarray(a) for a in (labels, tp, fp, fn))
     fg = labels != 0
     in_gt = int(np.count_nonzero(fg & ((tp + fn) > 0)))
@@ -270,3 +274,65 @@ def looks_like_instances(labels: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn:
     present = int(np.count_nonzero(fg & ((tp + fp + fn) > 0)))
     matched = int(np.count_nonzero(fg & (tp > 0)))
     return min(in_gt, in_pred) >= QUANTISED_MIN_VALUES and matched * 2 < present
+
+
+class NotStreamable(Exception):
+    """A piece that PieceLabels cannot turn into 1-byte labels: score the map whole instead
+    (which also words any error)."""
+
+
+class PieceLabels:
+    """to_labels / prediction_labels for a map that arrives in pieces, as uint8 labels per piece.
+
+    Streams what fits 1-byte labels: integer values 0..255 (0..127 for int8) and
+    float values that are whole numbers 0..255; the labels equal those the whole
+    map gives. threshold: None for a ground truth (a label map); for a prediction
+    under ``--pred-kind auto``, the threshold of class 1: when a float piece holds
+    non-whole values in [0, 1] the map is a probability map, thresholded from that
+    piece on (``p >= cut`` in the map's precision, as exact_threshold), which needs
+    the earlier pieces to hold only 0 and 1 and 0 < cut <= 1, so thresholding
+    would have kept them. Raises NotStreamable for anything else (larger labels,
+    negative, NaN or infinite values, other probability values).
+    kind: LABELS, or PROBABILITY once a piece said so.
+    """
+
+    def __init__(self, dtype: np.dtype, *, threshold: float | None = None):
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind not in "uif":
+            raise NotStreamable(f"{self.dtype} values")
+        self.kind = LABELS
+        self._cut = None if threshold is None else exact_threshold(threshold, self.dtype)
+        self._top = 0  # largest label so far (only tracked for float maps that may be probabilities)
+
+    def __call__(self, piece: np.ndarray) -> np.ndarray:
+        """The uint8 labels of ``piece`` (1-D, of this map's dtype in native order)."""
+        if self.dtype.kind in "ui":
+            return _byte_labels(piece)
+        if self.kind == PROBABILITY:
+            return self._threshold(piece)
+        with np.errstate(invalid="ignore"):
+            labels = piece.astype(np.uint8)
+        if np.array_equal(labels, piece):  # whole numbers 0..255 exactly: anything else differs
+            if self._cut is not None and piece.size:
+                self._top = max(self._top, int(labels.max()))
+            return labels
+        if self._cut is None or self._top > 1 or not 0 < self._cut <= 1:
+            raise NotStreamable("not 1-byte labels")
+        self.kind = PROBABILITY
+        return self._threshold(piece)
+
+    def _threshold(self, piece: np.ndarray) -> np.ndarray:
+        if not _in_unit_interval(piece):
+            raise NotStreamable("values outside [0, 1]")
+        return (piece >= self._cut).view(np.uint8)
+
+
+def _byte_labels(piece: np.ndarray) -> np.ndarray:
+    """Integer labels as uint8 (a view when 1 byte wide); NotStreamable for negative or > 255."""
+    unsigned = piece.view(piece.dtype.str.replace("i", "u"))  # negative values become large
+    top = 127 if piece.dtype == np.int8 else 255
+    if piece.dtype.itemsize == 1 and top == 255:
+        return unsigned
+    if unsigned.size and int(unsigned.max()) > top:
+        raise NotStreamable("labels above 255 or negative")
+    return unsigned if unsigned.dtype.itemsize == 1 else unsigned.astype(np.uint8)

@@ -76,9 +76,11 @@ def compile_pattern(pattern: str) -> re.Pattern:
 
 
 def _walk(folder: str, recursive: bool):
-    """(relative path, path) of every non-hidden entry, sorted; sub-folders only with ``recursive``."""
+    """(relative path, path, is a folder) of every non-hidden entry, sorted; sub-folders only with
+    ``recursive`` (then folders themselves are not listed)."""
     try:
-        names = sorted(os.listdir(folder))
+        with os.scandir(folder) as found:  # the entry types come with the listing: no stat per file
+            entries = sorted((e.name, e.path, _is_dir(e)) for e in found if not e.name.startswith("."))
     except FileNotFoundError:
         raise PairingError(folder, "no such directory") from None
     except NotADirectoryError:
@@ -86,9 +88,7 @@ def _walk(folder: str, recursive: bool):
     except OSError as exc:
         raise PairingError(folder, f"cannot list directory ({exc.strerror or exc})") from None
     if not recursive:
-        for name in names:
-            if not name.startswith("."):
-                yield name, os.path.join(folder, name)
+        yield from entries
         return
     for root, subdirs, files in os.walk(folder):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
@@ -96,7 +96,16 @@ def _walk(folder: str, recursive: bool):
         for name in sorted(files):
             if not name.startswith("."):
                 rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
-                yield rel, os.path.join(root, name)
+                yield rel, os.path.join(root, name), False
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    """Whether the entry is a folder (a link to one included), False when that cannot be told
+    (a link loop, a vanished entry), as os.path.isdir says: the reader then words the problem."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _is_sidecar(path: str) -> bool:
@@ -115,12 +124,13 @@ def _list_cases(folder: str, *, recursive: bool = False,
     """
     cases: dict[str, list[str]] = {}
     ignored: list[str] = []
-    for rel, path in _walk(folder, recursive):
-        name = os.path.basename(rel)
-        if os.path.isdir(path):
+    for rel, path, is_dir in _walk(folder, recursive):
+        name = rel.rpartition("/")[2]
+        if is_dir:
             ignored.append(path)
             continue
-        case = case_name(name)
+        parts = split_suffix(name)
+        case = None if parts is None else parts[0]
         if case is not None and pattern is not None:
             match = pattern.match(name)
             case = match.group("case") if match else None
@@ -128,7 +138,7 @@ def _list_cases(folder: str, *, recursive: bool = False,
             if not _is_sidecar(path):
                 ignored.append(path)
             continue
-        folder_part = os.path.dirname(rel)
+        folder_part = rel.rpartition("/")[0]
         key = f"{folder_part}/{case}" if folder_part else case
         cases.setdefault(key, []).append(path)
     return cases, ignored

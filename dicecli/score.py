@@ -28,6 +28,9 @@ EMPTY_BOTH_VALUES = {"nan": float("nan"), "one": 1.0, "zero": 0.0}
 
 _DENSE_LIMIT = 1 << 20  # largest label value counted with dense histograms
 _COMPARE_MAX_LABELS = 24  # below this, count by comparison rather than np.bincount
+#: Up to this many voxels (and labels below 256), one joint histogram counts a case: on small images
+#: the word-skipping machinery costs more calls than it saves (64x64: about 13 us against 86 us).
+_SMALL_VOXELS = 1 << 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +54,18 @@ class CaseCounts:
     n_ignored: int = 0
     joint: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
+    def without_joint(self) -> "CaseCounts":
+        """These counts without the joint cells (what a run keeps once regions are counted)."""
+        return CaseCounts(self.labels, self.tp, self.fp, self.fn, self.n_voxels, self.n_ignored)
+
+    def __reduce__(self):
+        """Pickle counts without joint cells as one packed buffer: a worker's answer for a small
+        case unpickles about a third faster than with four separate arrays."""
+        if self.joint is not None:
+            return (CaseCounts, (self.labels, self.tp, self.fp, self.fn, self.n_voxels, self.n_ignored, self.joint))
+        table = np.stack([self.labels, self.tp, self.fp, self.fn]).astype(np.int64, copy=False)
+        return (_unpack_counts, (table.tobytes(), len(self.labels), self.n_voxels, self.n_ignored))
+
     def select(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(tp, fp, fn) for ``labels`` in order; labels absent from the case count 0."""
         labels = np.asarray(labels, dtype=np.int64)
@@ -61,6 +76,12 @@ class CaseCounts:
         for dst, src in zip(out, (self.tp, self.fp, self.fn)):
             dst[found] = src[pos[found]]
         return out[0], out[1], out[2]
+
+
+def _unpack_counts(data: bytes, n_labels: int, n_voxels: int, n_ignored: int) -> CaseCounts:
+    """CaseCounts from CaseCounts.__reduce__'s buffer (writable int64 arrays)."""
+    table = np.frombuffer(bytearray(data), dtype=np.int64).reshape(4, n_labels)
+    return CaseCounts(table[0], table[1], table[2], table[3], n_voxels, n_ignored)
 
 
 def _flat_pair(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +122,10 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     if g.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return CaseCounts(empty, empty, empty, empty, 0)
+    if g.size <= _SMALL_VOXELS:
+        small = _count_small(g, p, ignore)
+        if small is not None:
+            return small
     if g.dtype.itemsize == 1:  # at most 256 labels: the tally grows to the largest value met, no max() pass
         counter = ByteLabelCounter(ignore=ignore)
         counter.add(g, p)
@@ -118,6 +143,20 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     else:
         skipped = _tally_words(g, p, tally, lambda a: np.searchsorted(values, a).astype(compact))
     return _finish(tally, values, skipped, int(g.size), ignore)
+
+
+def _count_small(g: np.ndarray, p: np.ndarray, ignore: int | None) -> CaseCounts | None:
+    """count_labels of small flat arrays with labels below 256 from one joint histogram (the same
+    CaseCounts, joint cells included); None when a label is 256 or more."""
+    k = int(max(g.max(), p.max())) + 1
+    if k > 256:
+        return None
+    code = g.astype(np.uint16)
+    code *= k
+    code += p
+    tally = _JointTally(k)
+    tally.joint = np.bincount(code, minlength=k * k)
+    return _finish(tally, np.arange(k, dtype=np.int64), 0, int(g.size), ignore)
 
 
 def label_too_large(value: int) -> str:
@@ -171,8 +210,9 @@ def _finish(tally, values: np.ndarray, skipped: int, n_voxels: int, ignore: int 
     k = len(values)
     ignore_index = _index_of(values, ignore)
     gt_hist, pred_hist, tp_hist = tally.histograms()
-    for hist in (gt_hist, pred_hist, tp_hist):
-        hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
+    if skipped:
+        for hist in (gt_hist, pred_hist, tp_hist):
+            hist[0] += skipped  # skipped voxels are 0 in both; values[0] is 0 whenever any are
     joint, ignored_row = None, None
     if isinstance(tally, _JointTally):
         matrix = tally.joint.reshape(k, k)  # rows: ground truth, columns: prediction

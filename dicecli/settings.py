@@ -53,7 +53,7 @@ class Settings:
     include_background: also score label 0.
     missing_as_empty: score a missing prediction as an empty mask instead of an error.
     geometry: spacing/affine mismatch is an error ("strict"), a warning, or ignored.
-    jobs: worker processes; 0 = every usable core.
+    jobs: worker processes; 0 = every usable core, started once the work left pays for them.
     pred_kind: "auto", "labels" or "prob" (see dicecli.interpret).
     prob_scale: p = value / prob_scale for probability maps (None: 1 for float
         maps, the dtype's maximum for integer maps under "prob").

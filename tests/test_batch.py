@@ -90,3 +90,57 @@ def test_voxel_buffers_are_reused_across_cases(tmp_path):
               for name, d in (("few", few), ("many", many))}
     fresh_pages_per_case = 2 * np.prod(shape) // 4096
     assert faults["many"] - faults["few"] < 0.25 * 8 * fresh_pages_per_case, faults
+
+
+def _scored_where(monkeypatch, seconds_per_case: float):
+    """Patch the scorer to take ``seconds_per_case`` and record which process scored each case."""
+    from dicecli import evaluate
+
+    real = evaluate.score_pair
+
+    def slow(pair, settings):
+        time.sleep(seconds_per_case)
+        outcome = real(pair, settings)
+        return outcome, os.getpid()
+
+    monkeypatch.setattr(evaluate, "score_pair", slow)
+    return evaluate
+
+
+@pytest.mark.parametrize("cases, seconds, in_parent", [(4, 0.001, 4), (12, 0.05, 1), (2, 0.3, 2)])
+def test_default_jobs_start_workers_only_when_the_work_left_pays_for_them(tmp_path, monkeypatch, cases, seconds,
+                                                                          in_parent):
+    """A short run stays in this process; a long one moves to workers after its first case (a
+    run of 2 cases never: one case left gains nothing from a pool). Outcomes keep case order."""
+    from dicecli.pairing import pair_paths
+    from dicecli.settings import Settings
+
+    make_nifti_set(tmp_path, cases)
+    evaluate = _scored_where(monkeypatch, seconds)
+    monkeypatch.setattr(evaluate, "usable_cores", lambda: 2)
+    pairing = pair_paths(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    outcomes = list(evaluate._score_all(list(pairing.pairs), Settings(jobs=0), None))
+    assert [o.case for o, _ in outcomes] == [p.case for p in pairing.pairs]
+    assert sum(pid == os.getpid() for _, pid in outcomes) == in_parent
+    reference = list(evaluate._score_all(list(pairing.pairs), Settings(jobs=1), None))
+    assert [o.counts.tp.tolist() for o, _ in outcomes] == [o.counts.tp.tolist() for o, _ in reference]
+
+
+def test_explicit_jobs_start_workers_at_once(tmp_path, monkeypatch):
+    from dicecli.pairing import pair_paths
+    from dicecli.settings import Settings
+
+    make_nifti_set(tmp_path, 4)
+    evaluate = _scored_where(monkeypatch, 0.0)
+    pairing = pair_paths(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    outcomes = list(evaluate._score_all(list(pairing.pairs), Settings(jobs=2), None))
+    assert all(pid != os.getpid() for _, pid in outcomes)
+
+
+def test_worth_workers_needs_work_beyond_twice_their_start_up():
+    from dicecli.evaluate import WORKER_START_S, _worth_workers
+
+    assert not _worth_workers(100.0, 1)  # one worker is no faster than this process
+    assert not _worth_workers(3 * WORKER_START_S, 2)  # half of it saved: less than twice the start-up
+    assert _worth_workers(5 * WORKER_START_S, 2)
+    assert _worth_workers(3 * WORKER_START_S, 4)

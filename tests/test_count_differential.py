@@ -62,22 +62,44 @@ def cases(draw):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases(), st.sampled_from([8, 64, 1 << 21]))
-def test_count_labels_equals_bincount_reference(case, chunk):
+@given(cases(), st.sampled_from([8, 64, 1 << 21]), st.sampled_from([0, score._SMALL_VOXELS]))
+def test_count_labels_equals_bincount_reference(case, chunk, small):
     g, p, ignore = case
-    with chunk_size(chunk):
+    with chunk_size(chunk), patched(score, "_SMALL_VOXELS", small):
         check_against_reference(g, p, ignore)
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.sampled_from([8, 64, 1 << 21]))
+def test_small_images_count_as_the_word_path_does(case, chunk):
+    """One joint histogram (small images) gives the word path's CaseCounts, field for field."""
+    g, p, ignore = case
+    if g.dtype.kind == "f":
+        g = to_labels(g, threshold=0.5, allow_probability=False)[0]
+        p = to_labels(p, threshold=0.5, allow_probability=False)[0]
+    small = count_labels(g, p, ignore=ignore)
+    with chunk_size(chunk), patched(score, "_SMALL_VOXELS", 0):
+        words = count_labels(g, p, ignore=ignore)
+    for name in ("labels", "tp", "fp", "fn", "n_voxels", "n_ignored"):
+        np.testing.assert_array_equal(getattr(small, name), getattr(words, name), err_msg=name)
+    assert (small.joint is None) == (words.joint is None)
+    for a, b in zip(small.joint or (), words.joint or ()):
+        np.testing.assert_array_equal(a, b)
+
+
 @contextlib.contextmanager
-def chunk_size(n):
-    """Count in chunks of ``n`` voxels (several chunks per case for small n)."""
-    original = score.CHUNK_VOXELS
-    score.CHUNK_VOXELS = n
+def patched(module, name, value):
+    original = getattr(module, name)
+    setattr(module, name, value)
     try:
         yield
     finally:
-        score.CHUNK_VOXELS = original
+        setattr(module, name, original)
+
+
+def chunk_size(n):
+    """Count in chunks of ``n`` voxels (several chunks per case for small n)."""
+    return patched(score, "CHUNK_VOXELS", n)
 
 
 def check_against_reference(g, p, ignore):

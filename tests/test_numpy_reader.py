@@ -68,3 +68,49 @@ def test_nifti_4d_reports_the_last_axis(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((4, 5, 6, 3), np.float32), np.eye(4)), str(tmp_path / "c.nii.gz"))
     vol = read_volume(str(tmp_path / "c.nii.gz"))
     assert vol.array.shape == (4, 5, 6, 3) and vol.channel_axis == 3
+
+
+@pytest.mark.parametrize("inflater", ["isal", "zlib"])
+@pytest.mark.parametrize("compressed", [True, False])
+def test_npz_members_read_in_one_call_equal_numpy(tmp_path, monkeypatch, inflater, compressed):
+    """Deflated and stored members, larger than zipfile's read chunks, with ISA-L or zlib."""
+    import zlib
+
+    from dicecli.readers import numpy_file
+
+    if inflater == "zlib":
+        monkeypatch.setattr(numpy_file, "inflater_module", zlib)
+    p = np.random.default_rng(3).random((4, 30, 41, 37)).astype(np.float16)
+    p[:, :10] = 0  # runs that compress well, and values that do not
+    path = tmp_path / "c.npz"
+    (np.savez_compressed if compressed else np.savez)(path, probabilities=p, other=np.arange(3))
+    array = read_volume(str(path)).array
+    np.testing.assert_array_equal(array, np.load(path)["probabilities"])
+    assert array.dtype == np.float16 and array.shape == p.shape
+
+
+def _damaged_npz(tmp_path, how):
+    import struct
+
+    p = np.random.default_rng(4).random((2, 40, 50)).astype(np.float32)
+    path = tmp_path / f"{how}.npz"
+    np.savez_compressed(path, probabilities=p)
+    data = bytearray(path.read_bytes())
+    central = data.rindex(b"PK\x01\x02")
+    if how == "flipped":  # a byte of the deflate stream, past the .npy header
+        data[central // 2] ^= 0x10
+    elif how == "cut":
+        data = data[:300] + data[central - 100:]  # the central directory survives, the data do not
+    elif how == "size":  # the central directory claims far more inflated bytes than deflate can give
+        struct.pack_into("<I", data, central + 24, 0xFFFFFF00)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("how", ["flipped", "cut", "size"])
+def test_damaged_deflated_npz_members_are_refused(tmp_path, how):
+    path = _damaged_npz(tmp_path, how)
+    with pytest.raises(ReadError) as info:
+        read_volume(str(path))
+    assert info.value.reason.startswith(("not a valid .npz file", "truncated .npz member")), info.value.reason
+    assert "\n" not in info.value.reason

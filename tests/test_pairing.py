@@ -1,6 +1,8 @@
 """Pairing by case name: formats may differ, nothing is dropped silently."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dicecli.errors import PairingError, UsageError
 from dicecli.pairing import pair_folders, pair_paths
@@ -53,3 +55,20 @@ def test_two_files_and_mixed_arguments(tmp_path):
     assert [(x.case, x.pred) for x in p.pairs] == [("ct_1", str(tmp_path / "p.nii.gz"))]
     with pytest.raises(UsageError):
         pair_paths(str(tmp_path), str(tmp_path / "p.nii.gz"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["a", "B", ".", "nii", "gz", "seg", "nrrd", "png", "tif", "TIFF", "npz", "mgz",
+                                 "hdr", "img", "raw", "x"]), max_size=7))
+def test_split_suffix_takes_the_longest_listed_suffix(parts):
+    """split_suffix equals a plain reading of its rule: the longest listed suffix (any case) that
+    leaves a non-empty name."""
+    from dicecli.readers import SUFFIXES, split_suffix
+
+    name = "".join(parts)
+    found = [s for s in SUFFIXES if name.lower().endswith(s) and len(name) > len(s)]
+    want = None
+    if found:
+        suffix = max(found, key=len)
+        want = (name[: -len(suffix)], name[-len(suffix):])
+    assert split_suffix(name) == want

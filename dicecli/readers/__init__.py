@@ -40,6 +40,7 @@ _FORMATS: tuple[tuple[str, str], ...] = (
 SIDECARS: dict[str, str] = {".raw": ".mhd", ".zraw": ".mhd", ".img": ".hdr"}
 
 SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in _FORMATS)
+_READERS = dict(_FORMATS)  # every suffix has at most two dots
 
 #: Spatial axis order of each reader's arrays (see Volume.axes); numpy files say per file.
 _AXES = {"nifti": "xyz", "png": "zyx", "tiff": "zyx"}
@@ -51,9 +52,11 @@ def split_suffix(filename: str) -> tuple[str, str] | None:
     Case-insensitive on the suffix; the case name keeps its original spelling.
     """
     lower = filename.lower()
-    for suffix, _ in _FORMATS:
-        if lower.endswith(suffix) and len(filename) > len(suffix):
-            return filename[: -len(suffix)], filename[-len(suffix):]
+    last = lower.rfind(".")
+    before = lower.rfind(".", 0, last) if last > 0 else -1
+    for start in (before, last):  # the longer suffix first (".nii.gz" before ".gz", ".seg.nrrd" before ".nrrd")
+        if start > 0 and lower[start:] in _READERS:
+            return filename[:start], filename[start:]
     return None
 
 
@@ -65,7 +68,7 @@ def case_name(filename: str) -> str | None:
 
 def _reader_name(path: str) -> str | None:
     parts = split_suffix(os.path.basename(str(path)))
-    return None if parts is None else dict(_FORMATS)[parts[1].lower()]
+    return None if parts is None else _READERS[parts[1].lower()]
 
 
 def preload(paths) -> None:

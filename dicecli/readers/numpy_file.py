@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import zipfile
 import zlib
 
@@ -30,12 +31,15 @@ from numpy.lib import format as npy_format
 from ..errors import ReadError
 from ..volume import Volume
 from ._common import check_file, read_bytes
+from .gzip_members import inflater_module
 
 #: Array names tried in a .npz holding several arrays, in order.
 NPZ_KEYS = ("probabilities", "softmax")
 NNUNET_KEY = "probabilities"  # nnU-Net's name; its arrays are (c, z, y, x)
 _MAGIC = b"\x93NUMPY"
 _MAX_HEADER = 10_000  # numpy's own limit on a header's length
+MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1
+_ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, compressed patched data, strong encryption: zipfile's to refuse
 
 
 def read(path: str) -> Volume:
@@ -122,8 +126,46 @@ def _from_npz(data: bytes) -> tuple[np.ndarray, str]:
                 raise ReadError(None, f"truncated .npz member {info.filename!r}: its header promises shape "
                                       f"{shape} of {dtype} ({needed} bytes), the archive says it holds "
                                       f"{max(held, 0)} bytes of data")
-            body = head + handle.read()  # to the member's end, where zip checks its CRC-32
+            body = _member_bytes(data, info)
+            if body is None:  # another compression method or flag: zipfile's own reader
+                body = head + handle.read()  # to the member's end, where zip checks its CRC-32
         return _array(body, len(head), shape, fortran, dtype, f".npz member {info.filename!r}"), key
+
+
+def _member_bytes(data: bytes, info: zipfile.ZipInfo) -> bytes | memoryview | None:
+    """The whole member ``info`` of the archive ``data``, inflated in one call (ISA-L when installed,
+    about twice as fast as zipfile's zlib path on an nnU-Net softmax, with no copy to join the
+    header to the data) and checked against its CRC-32 as zipfile does; None for members it does
+    not handle (not stored or deflated, encrypted, other flags). zipfile has checked the local
+    header already (ZipFile.open). Failures raise what zipfile would, for the same message."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & _ODD_FLAGS:
+        return None
+    at = info.header_offset
+    name_length, extra_length = struct.unpack("<HH", data[at + 26:at + 30])
+    start = at + 30 + name_length + extra_length
+    stored = memoryview(data)[start:start + info.compress_size]
+    if len(stored) < info.compress_size:
+        raise EOFError("the member's data end early")
+    if info.compress_type == zipfile.ZIP_STORED:
+        body = stored
+    else:
+        if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 1024:
+            raise zipfile.BadZipFile(f"member {info.filename!r} claims {info.file_size} bytes from "
+                                     f"{info.compress_size} compressed bytes")
+        try:
+            body = inflater_module.decompress(stored, -15, max(info.file_size, 1))
+        except MemoryError:
+            raise
+        except Exception as exc:  # zlib.error, isal's IsalError: bad or cut-short deflate data
+            if "incomplete" in str(exc) or "truncated" in str(exc):
+                raise EOFError(str(exc)) from None
+            raise zlib.error(str(exc)) from None
+    if len(body) < info.file_size:
+        raise EOFError("the member's data end early")
+    body = memoryview(body)[:info.file_size]  # zipfile reads no further than the member's size
+    if inflater_module.crc32(body) != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+    return body
 
 
 def _head_bytes(handle, name: str) -> bytes:

@@ -117,23 +117,28 @@ def volume_ml(mm3) -> float | None:
     return None if value is None else float(f"{value / 1000.0:.12g}")
 
 
-def _numbers(row) -> list:
-    """A table row as Python floats, None where undefined (one tolist, not a call per cell)."""
-    return [v if v is None or math.isfinite(v) else None for v in np.asarray(row, dtype=np.float64).tolist()]
+def _number_rows(table) -> list[list]:
+    """A (cases x classes) table as lists of Python floats, None where undefined (one tolist for
+    the whole table: runs can have tens of thousands of cases)."""
+    values = np.asarray(table, dtype=np.float64)
+    rows = values.tolist()
+    for r, c in zip(*np.nonzero(~np.isfinite(values))):
+        rows[r][c] = None
+    return rows
 
 
 def case_records(run: Evaluation) -> list[dict]:
-    """One record per case, each with a record per class (built from whole table rows: runs can have
-    tens of thousands of classes)."""
+    """One record per case, each with a record per class (built from whole tables: runs can have
+    tens of thousands of cases or of classes)."""
     out = []
     keys = run.keys
+    tables = {"dice": _number_rows(run.dice), "tp": run.tp.tolist(), "fp": run.fp.tolist(), "fn": run.fn.tolist(),
+              "status": run.status.tolist()}
+    tables.update((name, _number_rows(table)) for name, table in run.metrics.items())
+    if run.soft_dice is not None:
+        tables["soft_dice"] = _number_rows(run.soft_dice)
     for row, case in enumerate(run.cases):
-        columns = {"dice": _numbers(run.dice[row]), "tp": run.tp[row].tolist(), "fp": run.fp[row].tolist(),
-                   "fn": run.fn[row].tolist(), "status": run.status[row].tolist()}
-        for name, table in run.metrics.items():
-            columns[name] = _numbers(table[row])
-        if run.soft_dice is not None:
-            columns["soft_dice"] = _numbers(run.soft_dice[row])
+        columns = {name: table[row] for name, table in tables.items()}
         if case.voxel_volume_mm3 is not None:  # volumes only where the spacing is known
             gt_mm3, pred_mm3 = run.gt_volume_mm3[row].tolist(), run.pred_volume_mm3[row].tolist()
             columns.update(gt_volume_mm3=[volume_mm3(v) for v in gt_mm3], pred_volume_mm3=[volume_mm3(v) for v in pred_mm3],
