@@ -35,17 +35,3 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(mallopt(_M_TRIM_THRESHOLD, _INT_MAX)) and bool(mallopt(_M_MMAP_MAX, 0))
 
-
-def release_freed_memory() -> bool:
-    """Give the memory that freed buffers hold back to the OS (glibc's malloc_trim); True when it
-    did. For a process that is about to stop scoring itself, such as dice before it forks workers."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return False
-    trim.argtypes = [ctypes.c_size_t]
-    return bool(trim(0))

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .allocator import keep_freed_memory, release_freed_memory
+from .allocator import keep_freed_memory
 from .aggregate import MetricSummary, RunCounts, Summary, summarize, summarize_columns, summarize_metric
 from .case import CaseError, CaseResult, score_pair
 from .classes import ClassSpec, build_classes
@@ -128,18 +128,20 @@ def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], Non
                 progress()
 
 
-def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int) -> Iterable:
+def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int, *, local: bool = False) -> Iterable:
+    """Outcomes of ``pairs`` scored on ``jobs`` workers (and in this process too when ``local``)."""
     preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
     # Small batches cut inter-process traffic on many small cases; big cases go one by one.
-    batch = max(1, min(8, len(pairs) // (jobs * 8)))
+    batch = max(1, min(8, len(pairs) // ((jobs + local) * 8)))
     return ordered_map(partial(score_pair, settings=settings), pairs, jobs=jobs, batch=batch,
-                       initializer=keep_freed_memory)
+                       initializer=keep_freed_memory, local=local)
 
 
 def _score_here_first(pairs: list[Pair], settings: Settings, jobs: int) -> Iterable:
     """Score cases in this process, timing each; once the cases left would take long enough here
-    to pay for starting workers, hand them to ``jobs`` workers (same order, same outcomes). A short
-    run never starts a worker; a long one starts them after its first case."""
+    to pay for starting workers, share them between ``jobs`` - 1 workers and this process, which
+    would otherwise only wait (same order, same outcomes). A short run never starts a worker; a
+    long one starts them after its first case."""
     preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
     for done, pair in enumerate(pairs):
         started = time.perf_counter()
@@ -148,8 +150,7 @@ def _score_here_first(pairs: list[Pair], settings: Settings, jobs: int) -> Itera
         yield outcome
         left = len(pairs) - done - 1
         if _worth_workers(seconds * left, min(jobs, left)):
-            release_freed_memory()  # this process scores no more cases: a smaller fork, no idle pages
-            yield from _score_on_workers(pairs[done + 1:], settings, min(jobs, left))
+            yield from _score_on_workers(pairs[done + 1:], settings, min(jobs, left) - 1, local=True)
             return
 
 

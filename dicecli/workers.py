@@ -247,20 +247,23 @@ def _feed(worker: _Worker, todo: deque, items: Sequence, batch: int, depth: int)
             return
 
 
-def _wait(workers: list[_Worker]) -> set:
+def _wait(workers: list[_Worker], timeout: float | None = None) -> set:
     from multiprocessing.connection import wait
 
-    return set(wait([w.results for w in workers] + [w.process.sentinel for w in workers]))
+    return set(wait([w.results for w in workers] + [w.process.sentinel for w in workers], timeout))
 
 
 def ordered_map(function: Callable, items: Sequence, *, jobs: int, batch: int = 1,
-                initializer: Callable[[], None] | None = None, context=None) -> Iterator:
+                initializer: Callable[[], None] | None = None, context=None, local: bool = False) -> Iterator:
     """Yield ``function(item)`` for every item, in order, computed on ``jobs`` processes.
 
     An item whose worker died is yielded as a :class:`Lost`; an exception raised by
     ``function`` is re-raised here. ``batch`` items travel together (fewer messages for many
     small items); a worker holds one batch, or two when ``batch`` > 1 so it never idles.
     Workers are stopped when the generator finishes, fails or is closed.
+    local: this process computes items too, whenever it would otherwise wait for a worker,
+    taking them from the far end of the queue (so ``jobs`` workers and this process share the
+    work, and the workers keep the items yielded next); its exceptions propagate at once.
     """
     if context is None:
         import multiprocessing
@@ -269,7 +272,7 @@ def ordered_map(function: Callable, items: Sequence, *, jobs: int, batch: int = 
     items = list(items)
     todo: deque[int] = deque(range(len(items)))
     done: dict = {}
-    depth = batch * (2 if batch > 1 else 1)
+    depth = batch * (2 if batch > 1 or local else 1)  # local: the next batch waits while this process is busy
     pool = _Pool(context, function, initializer, min(jobs, max(1, len(items))))
     finished = False
     try:
@@ -280,7 +283,12 @@ def ordered_map(function: Callable, items: Sequence, *, jobs: int, batch: int = 
                     raise RuntimeError(f"item {next_out} is neither done nor held by a worker")
                 for worker in pool.workers:
                     _feed(worker, todo, items, batch, depth)
-                ready = _wait(pool.workers)
+                if local and todo:
+                    index = todo.pop()
+                    done[index] = function(items[index])
+                    ready = _wait(pool.workers, timeout=0)
+                else:
+                    ready = _wait(pool.workers)
                 for worker in list(pool.workers):
                     if worker.process.sentinel in ready or (worker.results in ready and not worker.drain(done)):
                         pool.bury(worker, todo, done)

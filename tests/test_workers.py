@@ -102,3 +102,32 @@ def test_ordered_map_reraises_a_bug_and_stops_its_workers():
     with pytest.raises(ValueError, match="five"):
         list(ordered_map(_fail_on_five, range(40), jobs=2, batch=2))
     assert wait_until(lambda: set(children(os.getpid())) <= before, timeout=10)
+
+
+def _item_and_pid(item):
+    time.sleep(0.01)
+    return item, os.getpid()
+
+
+def test_ordered_map_shares_items_with_this_process_when_local():
+    """local: this process takes items from the far end while the worker takes the front; the
+    outcomes still come in input order."""
+    from dicecli.workers import ordered_map
+
+    out = list(ordered_map(_item_and_pid, list(range(40)), jobs=1, local=True))
+    assert [item for item, _ in out] == list(range(40))
+    here = [item for item, pid in out if pid == os.getpid()]
+    assert here and len(here) < 40 and max(here) == 39  # this process took items, from the end
+
+
+def _fails_on_seven(item):
+    if item == 7:
+        raise ValueError("seven")
+    return item
+
+
+def test_ordered_map_local_exceptions_propagate():
+    from dicecli.workers import ordered_map
+
+    with pytest.raises(ValueError, match="seven"):
+        list(ordered_map(_fails_on_seven, list(range(8)), jobs=1, local=True))
