@@ -345,3 +345,21 @@ def test_write_atomic_keeps_the_library_function(tmp_path):
     target = tmp_path / "x.txt"
     write_atomic(str(target), "é\n")
     assert target.read_text(encoding="utf-8") == "é\n" and not _temp_files(tmp_path)
+
+
+def test_inputs_resolve_as_realpath_does_with_each_folder_resolved_once(tmp_path, monkeypatch):
+    """_real_all (folders resolved once) equals os.path.realpath per path: folder links, file
+    links, dangling links, '..' components, relative paths."""
+    from dicecli import outputs
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "x.png").write_bytes(b"x")
+    (tmp_path / "lnk").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "y.png").symlink_to(tmp_path / "real" / "x.png")
+    (tmp_path / "real" / "z.png").symlink_to(tmp_path / "nowhere")
+    monkeypatch.chdir(tmp_path / "real")
+    paths = [f"{tmp_path}/lnk/x.png", f"{tmp_path}/real/y.png", f"{tmp_path}/real/z.png",
+             f"{tmp_path}/real/../real/x.png", f"{tmp_path}/lnk/", f"{tmp_path}/lnk/.", "x.png", "./y.png", "../lnk/x.png"]
+    for path in paths:
+        assert outputs._real_all([path]) == {outputs._real(path)}, path
+    assert outputs._real_all(paths) == {outputs._real(p) for p in paths}
