@@ -42,6 +42,8 @@ SIDECARS: dict[str, str] = {".raw": ".mhd", ".zraw": ".mhd", ".img": ".hdr"}
 SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in _FORMATS)
 _READERS = dict(_FORMATS)  # every suffix has at most two dots
 
+_MODULES: dict = {}  # reader modules by name, once imported
+
 #: Spatial axis order of each reader's arrays (see Volume.axes); numpy files say per file.
 _AXES = {"nifti": "xyz", "png": "zyx", "tiff": "zyx"}
 
@@ -96,7 +98,8 @@ def read_volume(path: str) -> Volume:
     module_name = _reader_name(path)
     if module_name is None:
         raise ReadError(path, f"unsupported file type (expected one of {', '.join(SUFFIXES)})")
-    reader = importlib.import_module(f".{module_name}", __name__)
+    reader = _MODULES.get(module_name) or _MODULES.setdefault(
+        module_name, importlib.import_module(f".{module_name}", __name__))
     volume = reader.read(path)
     if 0 in volume.array.shape:
         raise ReadError(path, f"has no voxels (shape {tuple(volume.array.shape)})")

@@ -35,6 +35,31 @@ def check_file(path: str, *, probe_open: bool = True) -> int:
     return info.st_size
 
 
+def read_file(path: str) -> tuple[bytes, int]:
+    """(the whole file, its size) with check_file's refusals and messages, in one open: the file is
+    opened without blocking (a FIFO is refused, never waited on) and checked on its descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except IsADirectoryError:
+        raise ReadError(path, "is a directory, not a file") from None
+    except OSError as exc:
+        raise _cannot_open(path, exc) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ReadError(path, "is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ReadError(path, "not a regular file")
+        if info.st_size == 0:
+            raise ReadError(path, "empty file (0 bytes)")
+        with open(fd, "rb", closefd=False) as handle:
+            return handle.read(), info.st_size
+    except OSError as exc:
+        raise _cannot_open(path, exc) from None
+    finally:
+        os.close(fd)
+
+
 def read_bytes(path: str) -> bytes:
     """The whole file, or ReadError naming why it cannot be opened."""
     try:
