@@ -115,6 +115,8 @@ def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], Non
     ``-j N`` (N > 1) scores on N workers from the start; default jobs start here and move to
     workers only when the work left pays for starting them (_score_here_first)."""
     jobs = min(settings.jobs or usable_cores(), max(1, len(pairs)))
+    if jobs > 1:  # the readers the cases need, imported before any fork so that workers inherit them
+        preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
     if jobs <= 1:
         outcomes = (score_pair(pair, settings) for pair in pairs)
     elif settings.jobs:
@@ -130,7 +132,6 @@ def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], Non
 
 def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int, *, local: bool = False) -> Iterable:
     """Outcomes of ``pairs`` scored on ``jobs`` workers (and in this process too when ``local``)."""
-    preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
     # Small batches cut inter-process traffic on many small cases; big cases go one by one.
     batch = max(1, min(8, len(pairs) // ((jobs + local) * 8)))
     return ordered_map(partial(score_pair, settings=settings), pairs, jobs=jobs, batch=batch,
@@ -142,7 +143,6 @@ def _score_here_first(pairs: list[Pair], settings: Settings, jobs: int) -> Itera
     to pay for starting workers, share them between ``jobs`` - 1 workers and this process, which
     would otherwise only wait (same order, same outcomes). A short run never starts a worker; a
     long one starts them after its first case."""
-    preload([path for pair in pairs for path in (pair.gt, pair.pred) if path is not None])
     for done, pair in enumerate(pairs):
         started = time.perf_counter()
         outcome = score_pair(pair, settings)

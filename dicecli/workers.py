@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ from .interrupts import deferred, worker_signals
 TERMINATE_WAIT_S = 2.0
 #: The shared "item in hand" value of a worker between items.
 IDLE = -1
+#: Seconds between looks at the workers while this process computes items itself (ordered_map
+#: local): each look costs a selector; a worker holds two batches ahead, so it never starves.
+LOCAL_LOOK_S = 0.001
 _PR_SET_PDEATHSIG = 1
 
 
@@ -275,6 +279,7 @@ def ordered_map(function: Callable, items: Sequence, *, jobs: int, batch: int = 
     depth = batch * (2 if batch > 1 or local else 1)  # local: the next batch waits while this process is busy
     pool = _Pool(context, function, initializer, min(jobs, max(1, len(items))))
     finished = False
+    look = 0.0  # when to look at the workers next, while computing items here
     try:
         pool.fill()
         for next_out in range(len(items)):
@@ -286,6 +291,9 @@ def ordered_map(function: Callable, items: Sequence, *, jobs: int, batch: int = 
                 if local and todo:
                     index = todo.pop()
                     done[index] = function(items[index])
+                    if time.perf_counter() < look:
+                        continue
+                    look = time.perf_counter() + LOCAL_LOOK_S
                     ready = _wait(pool.workers, timeout=0)
                 else:
                     ready = _wait(pool.workers)
