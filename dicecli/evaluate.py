@@ -106,6 +106,9 @@ def usable_cores() -> int:
 #: up, each worker's first case (fresh pages). Default jobs start workers only when the work left
 #: pays for them (see _worth_workers).
 WORKER_START_S = 0.05
+#: Seconds of work in a batch of cases sent to a worker when a case's time is known (a 64x64 PNG
+#: pair takes about 0.3 ms: batches of about 30 such cases).
+BATCH_S = 0.01
 
 
 def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], None] | None) -> Iterable:
@@ -130,10 +133,11 @@ def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], Non
                 progress()
 
 
-def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int, *, local: bool = False) -> Iterable:
-    """Outcomes of ``pairs`` scored on ``jobs`` workers (and in this process too when ``local``)."""
-    # Small batches cut inter-process traffic on many small cases; big cases go one by one.
-    batch = max(1, min(8, len(pairs) // ((jobs + local) * 8)))
+def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int, *, local: bool = False,
+                      case_s: float | None = None) -> Iterable:
+    """Outcomes of ``pairs`` scored on ``jobs`` workers (and in this process too when ``local``);
+    case_s: the time a case takes, when known (sets the batch size)."""
+    batch = _batch(len(pairs), jobs + local, case_s)
     return ordered_map(partial(score_pair, settings=settings), pairs, jobs=jobs, batch=batch,
                        initializer=keep_freed_memory, local=local)
 
@@ -150,8 +154,17 @@ def _score_here_first(pairs: list[Pair], settings: Settings, jobs: int) -> Itera
         yield outcome
         left = len(pairs) - done - 1
         if _worth_workers(seconds * left, min(jobs, left)):
-            yield from _score_on_workers(pairs[done + 1:], settings, min(jobs, left) - 1, local=True)
+            yield from _score_on_workers(pairs[done + 1:], settings, min(jobs, left) - 1, local=True,
+                                         case_s=seconds)
             return
+
+
+def _batch(n_cases: int, processes: int, case_s: float | None = None) -> int:
+    """Cases per message to a worker: batches cut inter-process traffic on many small cases, and
+    big cases go one by one. At most an eighth of each process's share (the work stays balanced)
+    and at most 8, or, when a case's time is known, about BATCH_S of work (up to 64 cases)."""
+    cap = 8 if case_s is None else max(1, min(64, int(BATCH_S / max(case_s, 1e-6))))
+    return max(1, min(cap, n_cases // (processes * 8)))
 
 
 def _worth_workers(work_s: float, jobs: int) -> bool:

@@ -150,3 +150,13 @@ def test_worth_workers_needs_work_beyond_twice_their_start_up():
     assert not _worth_workers(3 * WORKER_START_S, 2)  # half of it saved: less than twice the start-up
     assert _worth_workers(5 * WORKER_START_S, 2)
     assert _worth_workers(3 * WORKER_START_S, 4)
+
+
+def test_batches_hold_about_ten_milliseconds_of_small_cases_and_stay_balanced():
+    from dicecli.evaluate import _batch
+
+    assert _batch(20_000, 2) == 8  # time unknown (-j N): at most 8
+    assert _batch(20_000, 2, case_s=0.0003) == 33  # 64x64 PNG pairs: about 10 ms a batch
+    assert _batch(20_000, 2, case_s=1e-9) == 64
+    assert _batch(64, 2, case_s=0.0003) == 4  # an eighth of each process's share at most
+    assert _batch(16, 2, case_s=0.02) == 1  # big cases one by one
