@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 from run_helpers import children, dice_cmd, finish, nifti_cases, popen, session_members, wait_until
