@@ -3,14 +3,14 @@
 The public API, imported lazily so ``dice --help`` stays fast:
 
 - ``score_arrays(gt, pred, ...)``: Dice per class of two numpy arrays (dicecli.arrays);
-- ``evaluate(gt_dir, pred_dir, ...)``: score folders or files (dicecli.evaluate).
+- ``evaluate(gt_dir, pred_dir, ...)``: score folders or files (dicecli.run.evaluate).
 """
 
 __version__ = "0.1.0"
 
 __all__ = ["ClassScore", "Evaluation", "Settings", "evaluate", "score_arrays"]
 
-_LAZY = {"score_arrays": "arrays", "ClassScore": "arrays", "evaluate": "evaluate", "Evaluation": "evaluate",
+_LAZY = {"score_arrays": "arrays", "ClassScore": "arrays", "evaluate": "run.evaluate", "Evaluation": "run.evaluate",
          "Settings": "settings"}
 
 

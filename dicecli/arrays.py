@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import UsageError
 from .instances import LESION_COUNTS
-from .volume import Volume
+from .core.volume import Volume
 
 GT_NAME, PRED_NAME = "<gt array>", "<pred array>"
 
@@ -64,7 +64,7 @@ def _number(value) -> float | None:
 
 
 def _objects(o, col: int) -> tuple[dict, ...]:
-    from .objects import OBJECT_SCORES
+    from .core.objects import OBJECT_SCORES
 
     n_gt, n_pred = int(o.n_gt[0, col]), int(o.n_pred[0, col])
     return tuple({"iou_threshold": t, "n_gt": n_gt, "n_pred": n_pred, "tp": int(o.tp[0, col, k]),
@@ -134,8 +134,8 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
     (2, 0, 0, 1.0, 0.75)
     """
     from .case import score_volumes
-    from .evaluate import evaluate_results
-    from .pairing import Pair, Pairing
+    from .run.evaluate import evaluate_results
+    from .io.pairing import Pair, Pairing
     from .settings import Settings
 
     gt, pred = np.asanyarray(gt), np.asanyarray(pred)

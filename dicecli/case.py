@@ -12,18 +12,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .alignment import Alignment, align
-from .boundary_case import CaseBoundary, case_boundary
-from .channels import argmax_labels, channel_thresholds, multilabel_counts, paint_regions, soft_sums
-from .classes import build_classes, region_counts
+from .core.alignment import Alignment, align
+from .core.boundary_case import CaseBoundary, case_boundary
+from .core.channels import argmax_labels, channel_thresholds, multilabel_counts, paint_regions, soft_sums
+from .core.classes import build_classes, region_counts
 from .errors import GeometryError, InputError, ValueKindError
-from .geometry import geometry_mismatch
+from .core.geometry import geometry_mismatch
 from .instances import PerClass, lesion_table, object_counts
-from .interpret import (LABELS, PROBABILITY, NotStreamable, PieceLabels, check_probabilities, default_scale,
+from .core.interpret import (LABELS, PROBABILITY, NotStreamable, PieceLabels, check_probabilities, default_scale,
                         looks_like_instances, looks_quantised, prediction_labels, to_labels)
-from .pairing import Pair
-from .readers import read_volume
-from .score import ByteLabelCounter, CaseCounts, count_labels
+from .io.pairing import Pair
+from .io.readers import read_volume
+from .core.score import ByteLabelCounter, CaseCounts, count_labels
 from .settings import Settings
 
 SOFTMAX, MULTILABEL, REGIONS, MISSING = "softmax", "multilabel", "regions", "missing"
@@ -270,7 +270,7 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
     any file problem turns up: the caller then scores it the usual way, which also
     words every error and warning.
     """
-    from .readers.nifti_stream import open_stream, piece_voxels
+    from .io.readers.nifti_stream import open_stream, piece_voxels
 
     try:
         gt = open_stream(pair.gt)

@@ -1,4 +1,4 @@
-"""The ``dice`` command line: thin click wrappers over dicecli.evaluate.
+"""The ``dice`` command line: thin click wrappers over dicecli.run.evaluate.
 
 Heavy libraries (numpy, pillow, tifffile, rich, ...) are imported inside the commands so
 ``dice --help`` and ``dice --version`` start fast. Results go to stdout; messages,
@@ -52,7 +52,7 @@ def _parse_max_drop(ctx, param, value):
 def _parse_min_dice(ctx, param, value):
     if not value:
         return None
-    from .gate import parse_min_dice
+    from .checks.gate import parse_min_dice
 
     try:
         return parse_min_dice(value)
@@ -61,7 +61,7 @@ def _parse_min_dice(ctx, param, value):
 
 
 def _parse_thresholds(ctx, param, value):
-    from .names import parse_thresholds
+    from .io.names import parse_thresholds
 
     try:
         default, overrides = parse_thresholds(value)
@@ -73,7 +73,7 @@ def _parse_thresholds(ctx, param, value):
 def _parse_regions(ctx, param, value):
     if not value:
         return ()
-    from .names import parse_regions
+    from .io.names import parse_regions
 
     try:
         return parse_regions(value)
@@ -85,7 +85,7 @@ def _parse_label_names(ctx, param, value):
     """NAME=LABEL,... text, or the path of a JSON names file (nnU-Net dataset.json works)."""
     if value is None:
         return None
-    from .names import load_label_names, parse_label_names
+    from .io.names import load_label_names, parse_label_names
 
     try:
         if "=" in value and not os.path.exists(value):
@@ -110,7 +110,7 @@ def _regular_file(path: str) -> None:
 
 
 def _parse_metrics(ctx, param, value):
-    from .metrics import parse_metrics
+    from .core.metrics import parse_metrics
 
     try:
         return parse_metrics(value)
@@ -132,7 +132,7 @@ def _parse_keyed_mm(option: str):
     def parse(ctx, param, value):
         if not value:
             return None, ()
-        from .names import parse_keyed
+        from .io.names import parse_keyed
 
         try:
             return parse_keyed(value, option=option, parse_value=_parse_mm, example="a number of mm such as 2 or 1=1.5")
@@ -515,13 +515,13 @@ def sweep(gt, pred, steps, labels, ignore_label, label_names, empty_both, pred_k
 
 
 def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **options) -> ExitStatus:
-    from .evaluate import Settings
-    from .outputs import check_targets
-    from .pairing import pair_paths
+    from .run.evaluate import Settings
+    from .io.outputs import check_targets
+    from .io.pairing import pair_paths
     from .progress import progress_reporter
     from .report import sweep_report
     from .report.text import printable
-    from .sweep_run import sweep as run_sweep
+    from .run.sweep_run import sweep as run_sweep
 
     settings = Settings(**options)
     if plot_path and not plot_path.lower().endswith((".svg", ".png")):
@@ -531,7 +531,7 @@ def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **opt
     outputs = check_targets([p for p in (json_path, csv_path, plot_path) if p], inputs)  # before any work
     set_note(lambda: _written(outputs))
     if not quiet:
-        from .report.preflight import preflight_lines
+        from .report.text import preflight_lines
 
         for line in preflight_lines(pairing, settings):
             _line(line)
@@ -566,7 +566,7 @@ def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **opt
 
 
 def _stdout_report_text(text) -> None:
-    from .outputs import encode
+    from .io.outputs import encode
 
     click.echo(encode(text), nl=False)
 
@@ -589,9 +589,9 @@ def report(run_json, html_path, no_pictures, debug):
 def _report(run_json, *, html_path, pictures) -> ExitStatus:
     import json
 
-    from .baseline import _read_text
+    from .checks.baseline import _read_text
     from .errors import InputError
-    from .outputs import check_targets
+    from .io.outputs import check_targets
     from .report.html import render_html
 
     outputs = check_targets([html_path], [run_json])
@@ -657,7 +657,7 @@ def _silence_std_streams() -> None:
 
 def _gate_specs(ci, metrics=()) -> tuple:
     """One GateSpec per gated metric given (--min-dice, --min-f1, --min-pq, --max-hd95), Dice first."""
-    from .gate import GateSpec, parse_min_dice
+    from .checks.gate import GateSpec, parse_min_dice
 
     specs = []
     if ci["min_dice"] is not None:
@@ -683,9 +683,9 @@ def _gate_specs(ci, metrics=()) -> tuple:
 
 
 def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options) -> ExitStatus:
-    from .evaluate import Settings
-    from .outputs import check_targets, refuse_input_overwrite
-    from .pairing import pair_paths
+    from .run.evaluate import Settings
+    from .io.outputs import check_targets, refuse_input_overwrite
+    from .io.pairing import pair_paths
 
     settings = Settings(**options)
     specs = _gate_specs(ci, settings.metrics)
@@ -719,13 +719,13 @@ def _written(outputs) -> str:
 
 def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path, csv_path, per_case, quiet,
                    ci) -> ExitStatus:
-    from .evaluate import evaluate_pairing
+    from .run.evaluate import evaluate_pairing
     from .progress import progress_reporter
-    from .report.preflight import preflight_lines
+    from .report.text import preflight_lines
 
     baseline = None
     if ci["baseline_path"]:
-        from .baseline import read_scores
+        from .checks.baseline import read_scores
 
         baseline = read_scores(ci["baseline_path"])  # an unusable baseline stops before scoring (exit 3)
     if not quiet:
@@ -734,7 +734,7 @@ def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path,
         if per_case and fmt != "table":
             _say("warning", f"--per-case has no effect with --format {fmt} (it adds rows to the table; "
                             "JSON and CSV always hold every case)")
-    from .allocator import keep_freed_memory
+    from .run.allocator import keep_freed_memory
 
     keep_freed_memory()  # this process is dice's own: reuse voxel buffers across cases (-j 1)
     with unwinding(), progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
@@ -749,11 +749,11 @@ def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path,
             _say("warning", warning)
     gate = baseline_verdict = None
     if specs:
-        from .gate import check_gates
+        from .checks.gate import check_gates
 
         gate = check_gates(run, specs)
     if baseline is not None:
-        from .baseline import check_baseline
+        from .checks.baseline import check_baseline
 
         baseline_verdict = check_baseline(run, baseline, ci["max_drop"] or 0.0)
     checks = dict(gate=gate, baseline=baseline_verdict, specs=specs, max_drop=ci["max_drop"] or 0.0)
@@ -787,7 +787,7 @@ def _ci_messages(run, gate, baseline, taken: list[str]) -> None:
             click.echo(line, err=True)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        from .outputs import is_input
+        from .io.outputs import is_input
         from .report.markdown import render_markdown
 
         if is_input(summary, taken):
@@ -801,8 +801,8 @@ def _ci_messages(run, gate, baseline, taken: list[str]) -> None:
 
 
 def _json_extras(gate, baseline, specs, max_drop) -> dict:
-    from .baseline import baseline_record
-    from .gate import specs_record, verdict_record
+    from .checks.baseline import baseline_record
+    from .checks.gate import specs_record, verdict_record
 
     extra = {}
     if gate is not None:
@@ -862,7 +862,7 @@ def _emit(run, outputs, *, fmt, json_path, csv_path, junit_path, html_path, per_
 
 def _stdout_report(run, text: str | None, per_case: bool) -> None:
     if text is not None:
-        from .outputs import encode
+        from .io.outputs import encode
 
         click.echo(encode(text), nl=False)  # the very bytes the output file gets
         return
@@ -894,18 +894,18 @@ def _stdout_console():
 
 
 def _compare(a, b, *, fmt) -> ExitStatus:
-    from .compare import compare_files
+    from .checks.compare import compare_files
 
     cmp = compare_files(a, b)
     for warning in cmp.warnings:
         _say("warning", warning)
     if fmt == "json":
-        from .outputs import encode
-        from .report.compare_json import render_comparison_json
+        from .io.outputs import encode
+        from .report.compare import render_comparison_json
 
         _print_report(lambda: click.echo(encode(render_comparison_json(cmp)), nl=False))
     else:
-        from .report.compare_table import print_comparison
+        from .report.compare import print_comparison
 
         _print_report(lambda: print_comparison(cmp, _stdout_console()))
     return ExitStatus.OK

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .aggregate import ClassSummary, summarize_columns
+from .core.aggregate import ClassSummary, summarize_columns
 from .components import label_components, lesion_counts
-from .objects import OBJECT_SCORES, Overlaps, match_pairs, object_overlaps, object_scores
-from .score import EMPTY_BOTH_VALUES
+from .core.objects import OBJECT_SCORES, Overlaps, match_pairs, object_overlaps, object_scores
+from .core.score import EMPTY_BOTH_VALUES
 
 LESION_COUNTS = ("n_lesions", "n_detected", "n_fp", "n_small")
 

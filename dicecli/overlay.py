@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .alignment import align
+from .core.alignment import align
 from .case import _channel_scale
-from .channels import argmax_labels, paint_regions
-from .interpret import exact_threshold, prediction_labels, to_labels
-from .readers import read_volume
+from .core.channels import argmax_labels, paint_regions
+from .core.interpret import exact_threshold, prediction_labels, to_labels
+from .io.readers import read_volume
 from .settings import Settings
 
 

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UsageError
-from .alignment import AXIS_ORDERS
-from .classes import first_duplicate
+from .core.alignment import AXIS_ORDERS
+from .core.classes import first_duplicate
 from .components import CONNECTIVITY
-from .boundary import CONVENTIONS
-from .geometry import GEOMETRY_MODES
-from .interpret import PRED_KINDS
-from .metrics import BOUNDARY_METRICS, METRICS, parse_metrics
-from .readers import SUFFIXES
-from .names import names_from_json, region, resolve_label
-from .score import EMPTY_BOTH_VALUES
+from .core.boundary import CONVENTIONS
+from .core.geometry import GEOMETRY_MODES
+from .core.interpret import PRED_KINDS
+from .core.metrics import BOUNDARY_METRICS, METRICS, parse_metrics
+from .io.readers import SUFFIXES
+from .io.names import names_from_json, region, resolve_label
+from .core.score import EMPTY_BOTH_VALUES
 
 
 def _empty_distance(value) -> str | float:
@@ -54,7 +54,7 @@ class Settings:
     missing_as_empty: score a missing prediction as an empty mask instead of an error.
     geometry: spacing/affine mismatch is an error ("strict"), a warning, or ignored.
     jobs: worker processes; 0 = every usable core, started once the work left pays for them.
-    pred_kind: "auto", "labels" or "prob" (see dicecli.interpret).
+    pred_kind: "auto", "labels" or "prob" (see dicecli.core.interpret).
     prob_scale: p = value / prob_scale for probability maps (None: 1 for float
         maps, the dtype's maximum for integer maps under "prob").
     channel_axis: the channel axis of multi-channel predictions (None: guessed).
@@ -66,19 +66,19 @@ class Settings:
     soft: also report soft Dice for probability maps.
     axis_order: "auto" reverses a prediction's axes when its format orders them
         oppositely to the ground truth's (NIfTI x, y, z against row-major PNG, TIFF,
-        nnU-Net .npz); "stored" compares arrays as stored (dicecli.alignment).
+        nnU-Net .npz); "stored" compares arrays as stored (dicecli.core.alignment).
     region_labels: nnU-Net's regions_class_order, one label per region of
         ``regions`` (the first len(region_labels) of them, from a dataset.json):
         a prediction with exactly that many channels holds one sigmoid map per
-        region and is painted into a label map in that order (dicecli.channels).
+        region and is painted into a label map in that order (dicecli.core.channels).
     pred_suffix: in a prediction folder holding several files of a case (nnU-Net's
         case.nii.gz and case.npz), score the one with this suffix; None: the
-        label map (dicecli.pairing).
+        label map (dicecli.io.pairing).
     recursive: pair files in sub-folders too, by relative path.
     gt_pattern, pred_pattern: file-name patterns with {case} ('{case}_seg.nii.gz').
     binary: score foreground (any non-zero value) against foreground, as class 1.
     instances: both masks are instance maps: every non-zero id is one object; Dice is scored on
-        the foreground (as ``binary``) and objects are matched (dicecli.objects).
+        the foreground (as ``binary``) and objects are matched (dicecli.core.objects).
     connected_components: objects are the connected components of each class (of the instance
         ids with ``instances``), with ``connectivity`` "face" or "full" (dicecli.components).
     iou_thresholds: objects match at IoU >= t, for each t in order (the first one is gated).
@@ -87,7 +87,7 @@ class Settings:
         volume <= ``lesion_min_volume`` (mm3, or voxels without spacing) are left out.
     surface_convention: how boundary metrics are computed: "voxel" (boundary
         voxel centres), "deepmind" (area-weighted surfels) or "medpy" (pooled
-        HD95); see dicecli.boundary.
+        HD95); see dicecli.core.boundary.
     nsd_tolerance: NSD's tolerance τ in mm for every class; nsd_tolerances:
         per-class overrides ((class key, mm), ...) or {key: mm}, keys being label
         values, label names or region names.
@@ -227,7 +227,7 @@ class Settings:
             raise UsageError(f"pred_suffix {self.pred_suffix}: expected one of {', '.join(SUFFIXES)}")
         for pattern in (self.gt_pattern, self.pred_pattern):
             if pattern is not None:
-                from .pairing import compile_pattern
+                from .io.pairing import compile_pattern
 
                 compile_pattern(pattern)
 
@@ -329,7 +329,7 @@ class Settings:
         return tuple(m for m in self.metrics if m in BOUNDARY_METRICS)
 
     def tolerance_for(self, spec) -> float | None:
-        """NSD's τ in mm for a class (dicecli.classes.ClassSpec): its override, else the default."""
+        """NSD's τ in mm for a class (dicecli.core.classes.ClassSpec): its override, else the default."""
         overrides = dict(self.nsd_tolerances)
         if spec.key in overrides:
             return overrides[spec.key]

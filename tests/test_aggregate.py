@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from dicecli.aggregate import summarize
-from dicecli.score import dice
+from dicecli.core.aggregate import summarize
+from dicecli.core.score import dice
 
 
 def test_summary_by_hand():
@@ -54,7 +54,7 @@ def test_empty_both_one_counts_in_means():
 def test_median_matches_statistics_median(n):
     import statistics
 
-    from dicecli.aggregate import summarize_metric
+    from dicecli.core.aggregate import summarize_metric
     values = np.random.default_rng(n).uniform(0, 1, n)
     values_with_nan = np.concatenate([values, [np.nan]])
     assert summarize_metric(values_with_nan, pooled=None).median == statistics.median(values.tolist())

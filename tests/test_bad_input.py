@@ -118,7 +118,7 @@ def test_bad_ground_truth_is_named(tmp_path):
 
 
 def test_unreadable_file(tmp_path, monkeypatch):
-    from dicecli.readers import _common
+    from dicecli.io.readers import _common
 
     gt, pred = make_set(tmp_path)
     save_nifti(pred / "bad.nii.gz", GOOD)

@@ -40,7 +40,7 @@ def test_jobs_give_identical_json_on_3d(tmp_path):
 
 SLOW_RUN = textwrap.dedent("""
     import sys, time
-    import dicecli.evaluate as ev
+    import dicecli.run.evaluate as ev
     real = ev.score_pair
     def slow(pair, settings):
         time.sleep(0.5)
@@ -94,7 +94,7 @@ def test_voxel_buffers_are_reused_across_cases(tmp_path):
 
 def _scored_where(monkeypatch, seconds_per_case: float):
     """Patch the scorer to take ``seconds_per_case`` and record which process scored each case."""
-    from dicecli import evaluate
+    from dicecli.run import evaluate
 
     real = evaluate.score_pair
 
@@ -113,7 +113,7 @@ def test_default_jobs_start_workers_only_when_the_work_left_pays_for_them(tmp_pa
     """A short run stays in this process; a long one starts a worker after its first case and
     shares the rest with it (a run of 2 cases never: one case left gains nothing from a worker).
     Outcomes keep case order."""
-    from dicecli.pairing import pair_paths
+    from dicecli.io.pairing import pair_paths
     from dicecli.settings import Settings
 
     make_nifti_set(tmp_path, cases)
@@ -133,7 +133,7 @@ def test_default_jobs_start_workers_only_when_the_work_left_pays_for_them(tmp_pa
 
 
 def test_explicit_jobs_start_workers_at_once(tmp_path, monkeypatch):
-    from dicecli.pairing import pair_paths
+    from dicecli.io.pairing import pair_paths
     from dicecli.settings import Settings
 
     make_nifti_set(tmp_path, 4)
@@ -144,7 +144,7 @@ def test_explicit_jobs_start_workers_at_once(tmp_path, monkeypatch):
 
 
 def test_worth_workers_needs_work_beyond_twice_their_start_up():
-    from dicecli.evaluate import WORKER_START_S, _worth_workers
+    from dicecli.run.evaluate import WORKER_START_S, _worth_workers
 
     assert not _worth_workers(100.0, 1)  # one worker is no faster than this process
     assert not _worth_workers(3 * WORKER_START_S, 2)  # half of it saved: less than twice the start-up
@@ -153,7 +153,7 @@ def test_worth_workers_needs_work_beyond_twice_their_start_up():
 
 
 def test_batches_hold_about_ten_milliseconds_of_small_cases_and_stay_balanced():
-    from dicecli.evaluate import _batch
+    from dicecli.run.evaluate import _batch
 
     assert _batch(20_000, 2) == 8  # time unknown (-j N): at most 8
     assert _batch(20_000, 2, case_s=0.0003) == 33  # 64x64 PNG pairs: about 10 ms a batch

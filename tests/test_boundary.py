@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from helpers import png, run, strict_json
-from dicecli.boundary import boundary_metrics, boundary_voxels, within
+from dicecli.core.boundary import boundary_metrics, boundary_voxels, within
 from dicecli.errors import ExitStatus
-from dicecli.surfels import surfel_sizes
+from dicecli.core.surfels import surfel_sizes
 
 SP = (2.0, 0.5)  # rows 2 mm apart, columns 0.5 mm
 

@@ -1,10 +1,10 @@
 """Differential tests of the boundary metrics against independent references, at 1e-9:
 
 - MedPy (test extra): its directed surface distances (boundary voxels, face connectivity) give the
-  "voxel" convention by the formulas of dicecli.boundary; its hd, hd95 and assd give "medpy".
+  "voxel" convention by the formulas of dicecli.core.boundary; its hd, hd95 and assd give "medpy".
 - DeepMind's surface-distance (test extra): surface Dice at tolerance (NSD), robust Hausdorff at 95
   and 100, and average surface distances give NSD and the "deepmind" convention; its lookup tables
-  check dicecli.surfels for every neighbour code.
+  check dicecli.core.surfels for every neighbour code.
 
 Random masks in 2D and 3D with anisotropic spacing, touching the image border, one-voxel-thin
 structures and a far false-positive blob. Both masks are non-empty (the references raise or
@@ -18,8 +18,8 @@ medpy_binary = pytest.importorskip("medpy.metric.binary")
 sd = pytest.importorskip("surface_distance")
 from surface_distance import lookup_tables  # noqa: E402
 
-from dicecli.boundary import boundary_metrics  # noqa: E402
-from dicecli.surfels import neighbour_codes, surfel_sizes  # noqa: E402
+from dicecli.core.boundary import boundary_metrics  # noqa: E402
+from dicecli.core.surfels import neighbour_codes, surfel_sizes  # noqa: E402
 
 TOL = 1e-9
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -4,12 +4,12 @@ thresholds, soft-Dice sums and quantised maps; references are loops over the vox
 import numpy as np
 import pytest
 
-from dicecli.alignment import align
-from dicecli.channels import argmax_labels, multilabel_counts, soft_sums
+from dicecli.core.alignment import align
+from dicecli.core.channels import argmax_labels, multilabel_counts, soft_sums
 from dicecli.errors import GeometryError, ValueKindError
-from dicecli.interpret import (LABELS, PROBABILITY, exact_threshold, looks_quantised, prediction_labels,
+from dicecli.core.interpret import (LABELS, PROBABILITY, exact_threshold, looks_quantised, prediction_labels,
                                threshold_map)
-from dicecli.score import count_labels
+from dicecli.core.score import count_labels
 
 
 def axis_of(pred_shape, gt_shape, **kw):

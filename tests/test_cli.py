@@ -182,12 +182,12 @@ def test_refuses_to_write_over_an_input(pngset):
 
 
 def test_interrupt_exits_130_and_writes_nothing(pngset, tmp_path, monkeypatch):
-    import dicecli.evaluate
+    import dicecli.run.evaluate
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dicecli.evaluate, "evaluate_pairing", interrupted)
+    monkeypatch.setattr(dicecli.run.evaluate, "evaluate_pairing", interrupted)
     out = tmp_path / "out.json"
     out.write_text("previous")
     r = run(*pngset, "--json", out)
@@ -197,7 +197,7 @@ def test_interrupt_exits_130_and_writes_nothing(pngset, tmp_path, monkeypatch):
 
 
 def test_failed_write_keeps_previous_output(pngset, tmp_path, monkeypatch):
-    import dicecli.outputs
+    import dicecli.io.outputs
 
     out = tmp_path / "out.json"
     out.write_text("previous")
@@ -205,7 +205,7 @@ def test_failed_write_keeps_previous_output(pngset, tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(dicecli.outputs.os, "replace", broken_replace)
+    monkeypatch.setattr(dicecli.io.outputs.os, "replace", broken_replace)
     r = run(*pngset, "--json", out)
     assert r.exit_code != 0
     assert out.read_text() == "previous"
@@ -213,12 +213,12 @@ def test_failed_write_keeps_previous_output(pngset, tmp_path, monkeypatch):
 
 
 def test_internal_error_is_one_line(pngset, monkeypatch):
-    import dicecli.evaluate
+    import dicecli.run.evaluate
 
     def bug(*args, **kwargs):
         raise TypeError("boom")
 
-    monkeypatch.setattr(dicecli.evaluate, "evaluate_pairing", bug)
+    monkeypatch.setattr(dicecli.run.evaluate, "evaluate_pairing", bug)
     r = run(*pngset)
     assert r.exit_code == ExitStatus.INTERNAL
     errors = [line for line in r.stderr.splitlines() if "error" in line]

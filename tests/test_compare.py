@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import run, strict_json
 
-from dicecli.baseline import read_scores
+from dicecli.checks.baseline import read_scores
 from dicecli.cli import main
 from dicecli.errors import ExitStatus, InputError
 

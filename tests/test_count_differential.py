@@ -9,9 +9,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dicecli.score as score
-from dicecli.interpret import to_labels
-from dicecli.score import count_labels
+import dicecli.core.score as score
+from dicecli.core.interpret import to_labels
+from dicecli.core.score import count_labels
 
 DTYPES = ["u1", "u2", "i2", "i4", "u8", "f4", "f8"]
 #: label ranges: few (compare path), byte-sized, above 256 (dense tally), above 2**20 (compact values)

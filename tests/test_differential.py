@@ -5,8 +5,8 @@ import zlib
 import numpy as np
 import pytest
 
-from dicecli.evaluate import evaluate
-from dicecli.score import count_labels, dice
+from dicecli.run.evaluate import evaluate
+from dicecli.core.score import count_labels, dice
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from dicecli.evaluate import evaluate
+from dicecli.run.evaluate import evaluate
 from helpers import png, run, strict_json
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import png, run, strict_json
 from dicecli.errors import ExitStatus
-from dicecli.gate import GateSpec, check_gate, clears, parse_min_dice
+from dicecli.checks.gate import GateSpec, check_gate, clears, parse_min_dice
 from dicecli.report.verdict import score
 
 POOLED_1 = 16 / 22
@@ -249,7 +249,7 @@ def test_annotation_escaping():
 
 
 def test_check_gate_api(pngset):
-    from dicecli.evaluate import evaluate
+    from dicecli.run.evaluate import evaluate
 
     run_ = evaluate(*map(str, pngset), jobs=1)
     v = check_gate(run_, GateSpec.parse(["0.5"], gate_on="median"))

@@ -19,8 +19,8 @@ import pytest
 import reference
 from dicecli.case import CaseError, CaseResult, score_pair
 from dicecli.errors import ReadError
-from dicecli.pairing import Pair
-from dicecli.readers import gzip_members, nifti_stream, read_volume
+from dicecli.io.pairing import Pair
+from dicecli.io.readers import gzip_members, nifti_stream, read_volume
 from dicecli.settings import Settings
 
 try:
@@ -221,7 +221,7 @@ def test_mutated_nifti_gz_is_refused_or_scored_exactly(tmp_path, seed_name):
             outcomes["error"] += 1
             continue
         assert isinstance(outcome, CaseResult)
-        assert expected is not None and expected.shape == gt_array.shape, f"scored a file the reference refuses"
+        assert expected is not None and expected.shape == gt_array.shape, "scored a file the reference refuses"
         want = reference.counts(gt_array, expected)
         got = {int(v): (int(t), int(f), int(n)) for v, t, f, n in
                zip(outcome.counts.labels, outcome.counts.tp, outcome.counts.fp, outcome.counts.fn) if v != 0}

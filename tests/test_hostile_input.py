@@ -20,8 +20,8 @@ import tifffile
 from PIL import Image
 
 from dicecli.errors import ReadError, ValueKindError
-from dicecli.readers import read_volume, tiff_directories
-from dicecli.score import count_labels
+from dicecli.io.readers import read_volume, tiff_directories
+from dicecli.core.score import count_labels
 
 GT = np.zeros((6, 5, 4), np.uint8)
 GT[1:4, 1:4, 1:3] = 1

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dicecli.score import count_labels
+from dicecli.core.score import count_labels
 
 
 def brute(gt, pred, ignore):

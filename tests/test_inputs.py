@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from dicecli.evaluate import Settings, evaluate
+from dicecli.run.evaluate import Settings, evaluate
 
 SPACING = (0.8, 0.8, 2.5)
 
@@ -169,7 +169,7 @@ def test_regions_ignore_label_and_names_from_dataset_json(tmp_path):
     save_nifti(pred_dir / "r.nii.gz", pred)
     dataset = {"labels": {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3],
                           "enhancing tumor": 3, "ignore": 4}}
-    from dicecli.names import names_from_json
+    from dicecli.io.names import names_from_json
     names = names_from_json(dataset)
     run = evaluate(gt_dir, pred_dir, jobs=1, label_names=names.names, regions=names.regions,
                    ignore_label=names.ignore, metrics="dice,specificity")

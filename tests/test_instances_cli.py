@@ -173,8 +173,8 @@ def test_score_arrays_lesions():
 def test_objects_and_lesions_survive_the_journal(cells, tmp_path):
     import json
 
-    from dicecli.evaluate import evaluate
-    from dicecli.journal import record_result, result_record
+    from dicecli.run.evaluate import evaluate
+    from dicecli.run.journal import record_result, result_record
 
     ev = evaluate(*cells, jobs=1, instances=True, lesion_wise=True, iou_thresholds=(0.5, 0.75))
     for case in ev.cases:

@@ -1,10 +1,10 @@
-"""Label map vs probability map: the rules of dicecli.interpret."""
+"""Label map vs probability map: the rules of dicecli.core.interpret."""
 
 import numpy as np
 import pytest
 
 from dicecli.errors import ValueKindError
-from dicecli.interpret import LABELS, PROBABILITY, exact_threshold, to_labels
+from dicecli.core.interpret import LABELS, PROBABILITY, exact_threshold, to_labels
 
 
 def test_integer_maps_are_labels_unchanged():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from dicecli.errors import ReadError
-from dicecli.readers import read_volume
+from dicecli.io.readers import read_volume
 
 sitk = pytest.importorskip("SimpleITK")
 

@@ -13,8 +13,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from dicecli.evaluate import evaluate
-from dicecli.journal import record_result, result_record
+from dicecli.run.evaluate import evaluate
+from dicecli.run.journal import record_result, result_record
 from helpers import run, strict_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -138,7 +138,7 @@ def test_junit_refuses_inputs_and_clashes(pngset, tmp_path):
 
 
 def test_junit_written_atomically(pngset, tmp_path, monkeypatch):
-    import dicecli.outputs
+    import dicecli.io.outputs
 
     out = tmp_path / "dice.xml"
     out.write_text("previous")
@@ -146,7 +146,7 @@ def test_junit_written_atomically(pngset, tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(dicecli.outputs.os, "replace", broken_replace)
+    monkeypatch.setattr(dicecli.io.outputs.os, "replace", broken_replace)
     assert run(*pngset, "--min-dice", "0.5", "--junit", out).exit_code != 0
     assert out.read_text() == "previous"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

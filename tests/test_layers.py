@@ -2,8 +2,11 @@
 
 - only the CLI imports click; nothing imports the CLI but ``python -m dicecli``;
 - rich only in reporters (report/*, the progress bar) and the CLI;
-- the numeric core imports numpy, the standard library, errors and other core modules only:
-  it never sees a path, a reader or a reporter;
+- the numeric core (dicecli.core) imports numpy, the standard library, dicecli.errors and other
+  core modules only: it never sees a path, a reader or a reporter;
+- checks (dicecli.checks: gates, baselines, comparisons) build on the core, never on readers,
+  the run machinery or reporters;
+- I/O (dicecli.io) never imports the run machinery, the scoring of cases or reporters;
 - heavy optional libraries (SimpleITK, distributed) only where they are the point, and lazily.
 """
 
@@ -17,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dicecli"
 CORE = {"score", "metrics", "aggregate", "interpret", "channels", "alignment", "sweep", "classes", "stats", "gate",
         "keys", "errors", "objects", "boundary", "surfels", "boundary_case", "boundary_run"}
 #: The one library besides numpy a core module may import (lazily): the boundary metrics' k-d tree.
-CORE_EXTRA = {"dicecli.boundary": {"pykdtree"}}
+CORE_EXTRA = {"dicecli.core.boundary": {"pykdtree"}}
 STDLIB = set(sys.stdlib_module_names)
 
 
@@ -81,7 +84,21 @@ def test_rich_only_in_reporters(module):
     assert not found, f"{module} imports rich (line {found[0]})"
 
 
-@pytest.mark.parametrize("module", sorted(f"dicecli.{m}" for m in CORE))
+def _inside(target: str, *packages: str) -> bool:
+    return any(target == p or target.startswith(p + ".") for p in packages)
+
+
+def _in_layer(layer: str) -> list[str]:
+    return sorted(m for m in ALL if _inside(m, layer))
+
+
+def test_the_layers_hold_modules():
+    """The parametrized rules below would pass vacuously on an empty layer."""
+    assert len(_in_layer("dicecli.core")) >= 10 and len(_in_layer("dicecli.checks")) >= 4
+    assert len(_in_layer("dicecli.io")) >= 10
+
+
+@pytest.mark.parametrize("module", _in_layer("dicecli.core"))
 def test_core_imports_numpy_and_core_only(module):
     for target, line, top in imports(ALL[module], module):
         root = target.split(".")[0]
@@ -90,8 +107,23 @@ def test_core_imports_numpy_and_core_only(module):
         if root in CORE_EXTRA.get(module, ()):
             assert not top, f"{module} imports {target} at module level (line {line}): keep it lazy"
             continue
-        assert target.startswith("dicecli.") and short(target).split(".")[0] in CORE, (
-            f"{module} (core) imports {target} (line {line})")
+        assert _inside(target, "dicecli.core", "dicecli.errors"), f"{module} (core) imports {target} (line {line})"
+
+
+@pytest.mark.parametrize("module", _in_layer("dicecli.checks"))
+def test_checks_build_on_the_core_only(module):
+    for target, line, _ in imports(ALL[module], module):
+        if target.split(".")[0] != "dicecli":
+            continue
+        assert _inside(target, "dicecli.core", "dicecli.checks", "dicecli.errors"), (
+            f"{module} (checks) imports {target} (line {line})")
+
+
+@pytest.mark.parametrize("module", _in_layer("dicecli.io"))
+def test_io_never_imports_the_run_or_reporters(module):
+    for target, line, _ in imports(ALL[module], module):
+        assert not _inside(target, "dicecli.run", "dicecli.report", "dicecli.case", "dicecli.checks"), (
+            f"{module} (I/O) imports {target} (line {line})")
 
 
 @pytest.mark.parametrize("module", sorted(ALL))
@@ -104,7 +136,7 @@ def test_heavy_optional_libraries_are_imported_lazily(module):
 @pytest.mark.parametrize("module", sorted(m for m in ALL if m.startswith("dicecli.report.")))
 def test_reporters_never_import_the_api_at_run_time(module):
     for target, line, _ in imports(ALL[module], module):
-        assert target not in ("dicecli.evaluate", "dicecli.case", "dicecli.cluster") or _type_only(ALL[module], line), (
+        assert target not in ("dicecli.run.evaluate", "dicecli.case", "dicecli.run.cluster") or _type_only(ALL[module], line), (
             f"{module} imports {target} at run time (line {line}); reporters consume records")
 
 

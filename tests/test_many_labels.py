@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from dicecli.aggregate import summarize_columns
-from dicecli.classes import build_classes, first_duplicate
+from dicecli.core.aggregate import summarize_columns
+from dicecli.core.classes import build_classes, first_duplicate
 from helpers import run, strict_json
 
 

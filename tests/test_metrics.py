@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from dicecli.classes import build_classes, region_counts_from_joint, region_counts_from_labels
-from dicecli.metrics import METRICS, metric, parse_metrics, soft_dice, volumes_mm3
-from dicecli.names import (load_label_names, names_from_json, parse_label_names, parse_region, parse_regions,
+from dicecli.core.classes import build_classes, region_counts_from_joint, region_counts_from_labels
+from dicecli.core.metrics import METRICS, metric, parse_metrics, soft_dice, volumes_mm3
+from dicecli.io.names import (load_label_names, names_from_json, parse_label_names, parse_region, parse_regions,
                            parse_thresholds, resolve_label)
-from dicecli.score import count_labels
+from dicecli.core.score import count_labels
 
 
 def test_metrics_by_hand():

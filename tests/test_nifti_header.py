@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dicecli.errors import ReadError
-from dicecli.readers import nifti_header, read_volume
+from dicecli.io.readers import nifti_header, read_volume
 
 # Byte offsets of the fields the tests overwrite (from the NIfTI-1 and NIfTI-2 layouts).
 N1 = {"pixdim": (76, "f", 8), "qform_code": (252, "h", 1), "sform_code": (254, "h", 1), "quatern": (256, "f", 3),
@@ -157,7 +157,7 @@ def test_reading_nifti_never_imports_nibabel():
     from pathlib import Path
     files = sorted(glob.glob(str(Path(__file__).parent.parent / "fixtures" / "nifti3d" / "*" / "*.nii.gz")))
     assert files
-    code = ("import sys; from dicecli.readers import read_volume; "
+    code = ("import sys; from dicecli.io.readers import read_volume; "
             f"[read_volume(p) for p in {files!r}]; "
             "assert 'nibabel' not in sys.modules, 'nibabel imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

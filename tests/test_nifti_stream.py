@@ -21,10 +21,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from dicecli import case, interpret
+from dicecli import case
+from dicecli.core import interpret
 from dicecli.case import CaseError, CaseResult, score_pair
-from dicecli.pairing import Pair
-from dicecli.readers import nifti_stream, read_volume
+from dicecli.io.pairing import Pair
+from dicecli.io.readers import nifti_stream, read_volume
 from dicecli.settings import Settings
 
 

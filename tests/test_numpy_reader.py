@@ -5,7 +5,7 @@ import pytest
 import tifffile
 
 from dicecli.errors import ReadError
-from dicecli.readers import case_name, read_volume
+from dicecli.io.readers import case_name, read_volume
 
 
 def test_npy_keeps_dtype_native_and_reports_channels_first(tmp_path):
@@ -76,7 +76,7 @@ def test_npz_members_read_in_one_call_equal_numpy(tmp_path, monkeypatch, inflate
     """Deflated and stored members, larger than zipfile's read chunks, with ISA-L or zlib."""
     import zlib
 
-    from dicecli.readers import numpy_file
+    from dicecli.io.readers import numpy_file
 
     if inflater == "zlib":
         monkeypatch.setattr(numpy_file, "inflater_module", zlib)

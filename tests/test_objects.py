@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from dicecli.objects import match, match_pairs, object_overlaps, object_scores
+from dicecli.core.objects import match, match_pairs, object_overlaps, object_scores
 
 
 def scores_of(gt, pred, threshold=0.5, empty_both="nan"):

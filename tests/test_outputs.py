@@ -141,12 +141,12 @@ def test_same_device_twice_is_fine_same_file_twice_is_not(pngset, tmp_path):
 
 @pytest.fixture
 def no_scoring(monkeypatch):
-    import dicecli.evaluate
+    import dicecli.run.evaluate
 
     def scored(*args, **kwargs):
         raise AssertionError("scored although an output can never be written")
 
-    monkeypatch.setattr(dicecli.evaluate, "evaluate_pairing", scored)
+    monkeypatch.setattr(dicecli.run.evaluate, "evaluate_pairing", scored)
 
 
 @pytest.mark.parametrize("where, needle", [
@@ -258,7 +258,7 @@ def test_file_size_limit_is_a_write_failure_not_a_crash(pngset, previous):
 
 
 def test_failed_rename_puts_back_the_outputs_already_renamed(pngset, previous, monkeypatch):
-    import dicecli.outputs
+    import dicecli.io.outputs
 
     real_replace = os.replace
     calls = []
@@ -269,7 +269,7 @@ def test_failed_rename_puts_back_the_outputs_already_renamed(pngset, previous, m
             raise OSError(5, "Input/output error")
         real_replace(src, dst)
 
-    monkeypatch.setattr(dicecli.outputs.os, "replace", second_fails)
+    monkeypatch.setattr(dicecli.io.outputs.os, "replace", second_fails)
     r = run(*pngset, "--json", previous / "out.json", "--csv", previous / "out.csv")
     assert r.exit_code == ExitStatus.OUTPUT_ERROR
     assert "input/output error" in r.stderr and "Traceback" not in r.stderr
@@ -340,7 +340,7 @@ def test_compare_fifo_is_refused_without_waiting(pngset, tmp_path):
 
 
 def test_write_atomic_keeps_the_library_function(tmp_path):
-    from dicecli.outputs import write_atomic
+    from dicecli.io.outputs import write_atomic
 
     target = tmp_path / "x.txt"
     write_atomic(str(target), "é\n")
@@ -350,7 +350,7 @@ def test_write_atomic_keeps_the_library_function(tmp_path):
 def test_inputs_resolve_as_realpath_does_with_each_folder_resolved_once(tmp_path, monkeypatch):
     """_real_all (folders resolved once) equals os.path.realpath per path: folder links, file
     links, dangling links, '..' components, relative paths."""
-    from dicecli import outputs
+    from dicecli.io import outputs
 
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "x.png").write_bytes(b"x")

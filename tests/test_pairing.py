@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dicecli.errors import PairingError, UsageError
-from dicecli.pairing import pair_folders, pair_paths
+from dicecli.io.pairing import pair_folders, pair_paths
 
 
 def touch(folder, *names):
@@ -63,7 +63,7 @@ def test_two_files_and_mixed_arguments(tmp_path):
 def test_split_suffix_takes_the_longest_listed_suffix(parts):
     """split_suffix equals a plain reading of its rule: the longest listed suffix (any case) that
     leaves a non-empty name."""
-    from dicecli.readers import SUFFIXES, split_suffix
+    from dicecli.io.readers import SUFFIXES, split_suffix
 
     name = "".join(parts)
     found = [s for s in SUFFIXES if name.lower().endswith(s) and len(name) > len(s)]

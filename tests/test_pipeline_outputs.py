@@ -14,7 +14,7 @@ import pytest
 import SimpleITK as sitk
 import tifffile
 
-from dicecli.evaluate import evaluate
+from dicecli.run.evaluate import evaluate
 from helpers import png, run, strict_json
 
 

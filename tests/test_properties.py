@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dicecli.aggregate import summarize
-from dicecli.interpret import to_labels
-from dicecli.score import count_labels, dice
+from dicecli.core.aggregate import summarize
+from dicecli.core.interpret import to_labels
+from dicecli.core.score import count_labels, dice
 
 SETTINGS = settings(max_examples=60, deadline=None)
 shapes = st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 4))

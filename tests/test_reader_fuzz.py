@@ -16,8 +16,8 @@ import tifffile
 from PIL import Image
 
 from dicecli.errors import InputError, ReadError
-from dicecli.readers import SUFFIXES, read_volume
-from dicecli.volume import Volume
+from dicecli.io.readers import SUFFIXES, read_volume
+from dicecli.core.volume import Volume
 
 PLAIN_CASES = 130
 HYPOTHESIS_CASES = 60

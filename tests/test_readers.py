@@ -20,8 +20,8 @@ import tifffile
 from PIL import Image
 
 from dicecli.errors import InputError, ReadError
-from dicecli.readers import read_volume
-from dicecli.volume import Volume
+from dicecli.io.readers import read_volume
+from dicecli.core.volume import Volume
 
 RNG = np.random.default_rng(20240601)
 
@@ -186,7 +186,7 @@ def test_png_header_bigger_than_file_can_hold(tmp_path):
 
 
 def test_png_big_legit_image_does_not_trip_pil_bomb_check(tmp_path):
-    import dicecli.readers.png as png_reader
+    import dicecli.io.readers.png as png_reader
 
     assert Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS >= png_reader.MAX_PIXELS
 
@@ -516,7 +516,7 @@ def test_permission_denied(tmp_path, suffix):
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_permission_error_reported_even_as_root(tmp_path, suffix, monkeypatch):
     """Root can read anything, so simulate the PermissionError open() raises for others."""
-    from dicecli.readers import _common as module
+    from dicecli.io.readers import _common as module
 
     path = _valid_file(tmp_path, f"locked{suffix}")
 
@@ -562,7 +562,7 @@ def test_reading_never_modifies_the_file(tmp_path, suffix):
 
 
 def test_importing_readers_does_not_import_format_libraries():
-    code = ("import sys, dicecli.readers; "
+    code = ("import sys, dicecli.io.readers; "
             "print(sorted(m for m in ('PIL', 'nibabel', 'tifffile', 'imagecodecs') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -583,12 +583,12 @@ def test_nifti_gz_in_several_gzip_members(tmp_path):
 
 
 def test_preload_imports_only_the_readers_the_paths_need():
-    code = ("import sys; from dicecli.readers import preload; "
+    code = ("import sys; from dicecli.io.readers import preload; "
             "preload(['a/x.nii.gz', 'b/y.PNG', 'c/z.txt', 'd/w.nii']); "
-            "print(sorted(m for m in sys.modules if m.startswith('dicecli.readers.')))")
+            "print(sorted(m for m in sys.modules if m.startswith('dicecli.io.readers.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(["dicecli.readers._common", "dicecli.readers.gzip_members", "dicecli.readers.nifti",
-                               "dicecli.readers.nifti_header", "dicecli.readers.png"])
+    assert out.strip() == str(["dicecli.io.readers._common", "dicecli.io.readers.gzip_members", "dicecli.io.readers.nifti",
+                               "dicecli.io.readers.nifti_header", "dicecli.io.readers.png"])
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])

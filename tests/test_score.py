@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dicecli.score import CHUNK_VOXELS, count_labels, dice, statuses
+from dicecli.core.score import CHUNK_VOXELS, count_labels, dice, statuses
 
 
 def counts_dict(c):
@@ -138,7 +138,7 @@ def test_sparse_large_volume_skips_background_exactly(dtype):
     gt[-1, -1, -1] = 4  # a label in the very last voxel (ragged tail / last word)
     if dtype == np.float32:
         pred = pred.astype(np.float32)
-        from dicecli.interpret import to_labels
+        from dicecli.core.interpret import to_labels
         pred = to_labels(pred, threshold=0.5, allow_probability=True)[0]
     else:
         gt, pred = gt.astype(dtype), pred.astype(dtype)

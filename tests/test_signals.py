@@ -138,7 +138,7 @@ def test_interrupts_around_the_commit_keep_outputs_consistent(cases, tmp_path):
 
 def test_signal_during_the_renames_is_held_until_all_are_done(pngset, tmp_path, monkeypatch):
     """A Ctrl-C that lands after the first rename: both files are new and the message says so."""
-    import dicecli.outputs
+    import dicecli.io.outputs
 
     for name in ("r.json", "r.csv"):
         (tmp_path / name).write_text(PREVIOUS)
@@ -148,7 +148,7 @@ def test_signal_during_the_renames_is_held_until_all_are_done(pngset, tmp_path, 
         real_replace(src, dst)
         signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(dicecli.outputs.os, "replace", replace_then_interrupt)
+    monkeypatch.setattr(dicecli.io.outputs.os, "replace", replace_then_interrupt)
     r = CliRunner().invoke(main, ["score", *map(str, pngset), "--json", str(tmp_path / "r.json"),
                                   "--csv", str(tmp_path / "r.csv")])
     assert r.exit_code == ExitStatus.INTERRUPTED

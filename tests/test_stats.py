@@ -1,4 +1,4 @@
-"""dicecli.stats against hand-worked examples and scipy (scipy is used only here, never at runtime)."""
+"""dicecli.checks.stats against hand-worked examples and scipy (scipy is used only here, never at runtime)."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dicecli import stats
+from dicecli.checks import stats
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

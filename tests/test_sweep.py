@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from dicecli.cli import main
-from dicecli.evaluate import evaluate
+from dicecli.run.evaluate import evaluate
 from dicecli.settings import Settings
-from dicecli.sweep import cuts_for, threshold_counts, threshold_grid
-from dicecli.sweep_run import sweep
+from dicecli.core.sweep import cuts_for, threshold_counts, threshold_grid
+from dicecli.run.sweep_run import sweep
 from helpers import strict_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -156,7 +156,7 @@ def test_report_refuses_a_fifo_instead_of_waiting(tmp_path):
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_binning_equals_searchsorted_at_and_around_every_cut(steps, dtype):
     """Every fast binning (table lookup, estimate-and-correct) against np.searchsorted itself."""
-    from dicecli.sweep import _bins
+    from dicecli.core.sweep import _bins
 
     rng = np.random.default_rng(steps)
     cuts = cuts_for(threshold_grid(steps), dtype)

@@ -88,7 +88,7 @@ def _fail_on_five(x: int) -> int:
 
 @pytest.mark.parametrize("batch", [1, 4])
 def test_ordered_map_names_the_item_in_hand_and_redoes_the_rest(batch):
-    from dicecli.workers import Lost, ordered_map
+    from dicecli.run.workers import Lost, ordered_map
 
     out = list(ordered_map(_square_or_die, range(20), jobs=2, batch=batch))
     assert [o.index for o in out if isinstance(o, Lost)] == [7]
@@ -97,7 +97,7 @@ def test_ordered_map_names_the_item_in_hand_and_redoes_the_rest(batch):
 
 
 def test_ordered_map_reraises_a_bug_and_stops_its_workers():
-    from dicecli.workers import ordered_map
+    from dicecli.run.workers import ordered_map
 
     before = set(children(os.getpid()))
     with pytest.raises(ValueError, match="five"):
@@ -113,7 +113,7 @@ def _item_and_pid(item):
 def test_ordered_map_shares_items_with_this_process_when_local():
     """local: this process takes items from the far end while the worker takes the front; the
     outcomes still come in input order."""
-    from dicecli.workers import ordered_map
+    from dicecli.run.workers import ordered_map
 
     out = list(ordered_map(_item_and_pid, list(range(40)), jobs=1, local=True))
     assert [item for item, _ in out] == list(range(40))
@@ -128,7 +128,7 @@ def _fails_on_seven(item):
 
 
 def test_ordered_map_local_exceptions_propagate():
-    from dicecli.workers import ordered_map
+    from dicecli.run.workers import ordered_map
 
     with pytest.raises(ValueError, match="seven"):
         list(ordered_map(_fails_on_seven, list(range(8)), jobs=1, local=True))

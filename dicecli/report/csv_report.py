@@ -16,7 +16,7 @@ import io
 
 from .object_records import csv_cells, csv_columns, has_objects
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
-    from ..evaluate import Evaluation
+    from ..run.evaluate import Evaluation
 from .records import case_records
 
 COLUMNS = ("case", "class", "dice", "tp", "fp", "fn", "status", "gt", "pred", "pred_kind")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..baseline import BaselineVerdict
-from ..gate import GateVerdict
+from ..checks.baseline import BaselineVerdict
+from ..checks.gate import GateVerdict
 from .verdict import drop_headline, headline
 
 

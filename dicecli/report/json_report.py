@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
-    from ..evaluate import Evaluation
+    from ..run.evaluate import Evaluation
 from .records import run_record
 
 #: Objects at this depth or deeper are one line (the document itself is depth 0); arrays are

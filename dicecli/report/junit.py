@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from ..baseline import BaselineVerdict
-from ..gate import MAX_METRICS, METRIC_TEXT, GateVerdict
+from ..checks.baseline import BaselineVerdict
+from ..checks.gate import MAX_METRICS, METRIC_TEXT, GateVerdict
 from .verdict import bar_text, check_value, drop_headline, headline, score, worst_listed
 
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

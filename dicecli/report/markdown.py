@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..baseline import BaselineVerdict
-from ..gate import GateVerdict
+from ..checks.baseline import BaselineVerdict
+from ..checks.gate import GateVerdict
 from .settings_text import settings_line
 from .verdict import bar_text, baseline_lines, gate_lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..objects import OBJECT_SCORES
+from ..core.objects import OBJECT_SCORES
 
 MATCHING_RULE = ("one-to-one matching of objects at IoU >= t: the most matched pairs, then the largest total "
                  "IoU; TP = matched pairs, FP = unmatched predicted objects, FN = unmatched ground-truth objects; "

@@ -14,7 +14,7 @@ import numpy as np
 from .. import __version__
 from .object_records import case_class_fields, has_objects, object_settings, summary_class_fields
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
-    from ..evaluate import Evaluation
+    from ..run.evaluate import Evaluation
 
 SCHEMA = 1
 METRIC = "hard_dice"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..evaluate import Evaluation
+    from ..run.evaluate import Evaluation
 
 EMPTY_RULE_TEXT = {
     "nan": "both-empty = undefined, left out of means",
@@ -16,7 +16,7 @@ EMPTY_RULE_TEXT = {
 
 def _threshold_text(run: Evaluation) -> str:
     s = run.settings
-    from ..interpret import THRESHOLDED
+    from ..core.interpret import THRESHOLDED
 
     if run.cases and not any(c.pred_kind in THRESHOLDED for c in run.cases):
         return "no threshold (no prediction was thresholded)"

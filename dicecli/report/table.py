@@ -12,7 +12,7 @@ from rich.table import Table
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
-    from ..evaluate import Evaluation
+    from ..run.evaluate import Evaluation
 from .settings_text import class_text, settings_line
 from .text import printable
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..baseline import BaselineVerdict, ClassDrop
-from ..gate import MAX_METRICS, MAX_WORST, METRIC_TEXT, TOLERANCE, ClassCheck, GateVerdict
+from ..checks.baseline import BaselineVerdict, ClassDrop
+from ..checks.gate import MAX_METRICS, MAX_WORST, METRIC_TEXT, TOLERANCE, ClassCheck, GateVerdict
 from .text import names
 
 MAX_PASSED_SHOWN = 10

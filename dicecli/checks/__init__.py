@@ -1,0 +1,1 @@
+"""Checks on scores: CI gates, baselines, paired comparisons and their statistics."""

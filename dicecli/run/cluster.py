@@ -1,0 +1,62 @@
+"""Score cases on a Dask distributed cluster (``--scheduler``): the same per-case code as local runs.
+
+Cases go to the cluster's workers as tasks, paths and settings in, a small
+record out (arrays never cross the network: workers read the files themselves,
+so gt and pred paths must resolve on every worker, e.g. on a shared file
+system). Results come back in case order, each as soon as it and every case
+before it are done. A worker that dies is retried by Dask (``retries=2``); a
+case that fails on every try is an error for that case only, naming it.
+Dask is an optional extra: ``pip install 'dicecli[dask]'``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from ..case import CaseError, score_pair
+from ..errors import UsageError
+
+EXTRA = "dask"
+RETRIES = 2
+#: How long to try reaching the scheduler before giving up.
+CONNECT_TIMEOUT = "10s"
+
+
+def connect(address: str):
+    """A distributed Client for a scheduler address (tcp://host:8786) or a scheduler file."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError(f"--scheduler needs Dask distributed: pip install 'dicecli[{EXTRA}]'") from None
+    try:
+        if os.path.isfile(address):
+            return Client(scheduler_file=address, timeout=CONNECT_TIMEOUT)
+        return Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(f"--scheduler {address}: cannot connect ({str(exc).splitlines()[0][:150]})") from None
+
+
+def score_on_cluster(pairs, settings, address: str, progress=None):
+    """Yield score_pair's outcome for each of ``pairs``, in order, computed on the cluster."""
+    if not pairs:
+        return
+    client = connect(address)
+    run = uuid.uuid4().hex[:8]
+    try:
+        futures = client.map(score_pair, list(pairs), settings=settings, pure=False, retries=RETRIES,
+                             key=[f"dice-{run}-{i}" for i in range(len(pairs))])
+        for pair, future in zip(pairs, futures, strict=True):
+            try:
+                outcome = future.result()
+            except Exception as exc:  # KilledWorker, a lost connection: this case only
+                path = pair.pred or pair.gt
+                outcome = CaseError(pair.case, path, f"{path}: failed on the cluster after {RETRIES + 1} tries "
+                                                     f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
+            finally:
+                future.release()
+            yield outcome
+            if progress:
+                progress()
+    finally:
+        client.close()

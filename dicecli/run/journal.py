@@ -1,0 +1,180 @@
+"""A journal of finished cases (JSON lines) so a crashed or killed run resumes without rescoring.
+
+``--journal run.jsonl`` appends one line per finished case, flushed as it
+finishes: the case, both paths with their size and modification time
+(nanoseconds), a fingerprint of the settings that shape the numbers, and the
+case's record (its counts, or its error). ``--resume`` reads the journal and
+reuses every scored case whose files are unchanged (same paths, sizes and
+mtimes) and whose settings fingerprint matches; the rest, and every case that
+failed, are scored and appended. A torn
+last line (a crash mid-write) is ignored; any other damaged line is an input
+error naming the journal and the line. The final reports equal a clean run's:
+they are built from the same records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, fields
+
+import numpy as np
+
+from ..core.boundary_case import CaseBoundary
+from ..case import CaseError, CaseResult
+from ..errors import InputError
+from ..instances import PerClass
+from ..core.score import CaseCounts
+
+VERSION = 1
+#: Settings that do not change a case's record (pairing layout, workers).
+_NOT_IN_FINGERPRINT = {"jobs", "pred_suffix", "recursive", "gt_pattern", "pred_pattern", "labels",
+                       "include_background", "missing_as_empty", "metrics", "label_names", "smooth",
+                       "empty_both"}
+
+
+def fingerprint(settings) -> str:
+    """A short hash of the settings a case's counts depend on (threshold, kinds, regions, ...)."""
+    values = {k: v for k, v in asdict(settings).items() if k not in _NOT_IN_FINGERPRINT}
+    if settings.boundary_metrics:  # computed per class in the worker: they depend on which, and on the class keys
+        values["boundary"] = [settings.boundary_metrics, settings.labels, settings.include_background,
+                              settings.label_names]
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def file_stamp(path: str | None) -> list[int] | None:
+    """[size in bytes, mtime in ns] of a file, None when missing."""
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [int(info.st_size), int(info.st_mtime_ns)]
+
+
+def _array(value):
+    return None if value is None else np.asarray(value).tolist()
+
+
+def result_record(result) -> dict:
+    """A CaseResult or CaseError as JSON-safe data."""
+    if isinstance(result, CaseError):
+        return {"error": {"case": result.case, "path": result.path, "message": result.message}}
+    counts = result.counts
+    record = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "counts"}
+    for name in ("region_counts", "soft_sums"):
+        record[name] = _array(record[name])
+    for name in ("objects", "lesions"):
+        record[name] = None if record.get(name) is None else record[name].record()
+    record["soft_labels"] = list(record["soft_labels"])
+    b = record.get("boundary")
+    if b is not None:
+        record["boundary"] = {"keys": list(b.keys), "metrics": list(b.metrics), "values": b.values.tolist(),
+                              "nsd_parts": b.nsd_parts.tolist(), "spacing_mm": list(b.spacing_mm),
+                              "spacing_source": b.spacing_source, "diagonal_mm": b.diagonal_mm}
+    record["warnings"] = list(record["warnings"])
+    record["counts"] = {"labels": _array(counts.labels), "tp": _array(counts.tp), "fp": _array(counts.fp),
+                        "fn": _array(counts.fn), "n_voxels": counts.n_voxels, "n_ignored": counts.n_ignored,
+                        "joint": None if counts.joint is None else [_array(a) for a in counts.joint]}
+    return {"result": record}
+
+
+def record_result(record: dict):
+    """The CaseResult or CaseError of result_record's output."""
+    if "error" in record:
+        return CaseError(**record["error"])
+    data = dict(record["result"])
+    c = data.pop("counts")
+    ints = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    counts = CaseCounts(labels=ints(c["labels"]), tp=ints(c["tp"]), fp=ints(c["fp"]), fn=ints(c["fn"]),
+                        n_voxels=int(c["n_voxels"]), n_ignored=int(c["n_ignored"]),
+                        joint=None if c["joint"] is None else tuple(ints(a) for a in c["joint"]))
+    if data.get("region_counts") is not None:
+        data["region_counts"] = ints(data["region_counts"]).reshape(-1, 3)
+    if data.get("soft_sums") is not None:
+        data["soft_sums"] = np.asarray(data["soft_sums"], dtype=np.float64).reshape(-1, 2)
+    for name in ("objects", "lesions"):
+        if data.get(name) is not None:
+            data[name] = PerClass.from_record(data[name])
+    data["soft_labels"] = tuple(data["soft_labels"])
+    b = data.get("boundary")
+    if b is not None:
+        n, k = len(b["keys"]), len(b["metrics"])
+        data["boundary"] = CaseBoundary(
+            keys=tuple(b["keys"]), metrics=tuple(b["metrics"]),
+            values=np.asarray(b["values"], dtype=np.float64).reshape(n, k),
+            nsd_parts=np.asarray(b["nsd_parts"], dtype=np.float64).reshape(n, 2),
+            spacing_mm=tuple(b["spacing_mm"]), spacing_source=b["spacing_source"], diagonal_mm=b["diagonal_mm"])
+    data["warnings"] = tuple(data["warnings"])
+    known = {f.name for f in fields(CaseResult)}
+    return CaseResult(counts=counts, **{k: v for k, v in data.items() if k in known})
+
+
+class Journal:
+    """Append-only writer: one flushed line per finished case."""
+
+    def __init__(self, path: str, settings) -> None:
+        self.path = path
+        self.fingerprint = fingerprint(settings)
+        try:
+            self.handle = open(path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(path, f"cannot open the journal ({(exc.strerror or str(exc)).lower()})") from None
+
+    def add(self, pair, outcome) -> None:
+        line = {"v": VERSION, "case": pair.case, "gt": pair.gt, "pred": pair.pred,
+                "gt_stamp": file_stamp(pair.gt), "pred_stamp": file_stamp(pair.pred),
+                "settings": self.fingerprint, **result_record(outcome)}
+        self.handle.write(json.dumps(line, allow_nan=True, ensure_ascii=False) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def read_journal(path: str, settings) -> tuple[dict, list[str]]:
+    """(case -> journal line of the reusable cases, notes) for ``--resume``.
+
+    A missing journal is an empty one. Lines written under other settings are
+    not reused (and noted); a torn last line is ignored (and noted).
+    """
+    if not os.path.exists(path):
+        return {}, []
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            lines = handle.read().split("\n")
+    except OSError as exc:
+        raise InputError(path, f"cannot read the journal ({(exc.strerror or str(exc)).lower()})") from None
+    if lines and lines[-1] == "":
+        lines.pop()
+    wanted = fingerprint(settings)
+    entries, notes, other_settings = {}, [], 0
+    for number, text in enumerate(lines, start=1):
+        try:
+            line = json.loads(text)
+            if not isinstance(line, dict) or line.get("v") != VERSION or "case" not in line:
+                raise ValueError("not a journal line")
+        except (ValueError, RecursionError):
+            if number == len(lines):
+                notes.append(f"{path}: the last line is incomplete (a run stopped mid-write); its case is "
+                             "scored again")
+                break
+            raise InputError(path, f"line {number} is not a journal line of dice") from None
+        if line.get("settings") != wanted:
+            other_settings += 1
+            continue
+        if "result" in line:
+            entries[line["case"]] = line  # a later line of a case wins; errors are always scored again
+    if other_settings:
+        notes.append(f"{path}: {other_settings} case(s) were journaled under other settings and are scored again")
+    return entries, notes
+
+
+def reusable(line: dict, pair) -> bool:
+    """Is a journal line still the record of ``pair`` (same files, unchanged)?"""
+    return (line.get("gt") == pair.gt and line.get("pred") == pair.pred
+            and line.get("gt_stamp") == file_stamp(pair.gt) and line.get("pred_stamp") == file_stamp(pair.pred)
+            and line.get("gt_stamp") is not None)
