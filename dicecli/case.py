@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .allocator import after_case
 from .core.alignment import Alignment, align
 from .core.boundary_case import CaseBoundary, case_boundary
 from .core.channels import argmax_labels, channel_thresholds, multilabel_counts, paint_regions, soft_sums
@@ -343,7 +344,17 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
 
 
 def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
-    """Read, check and count one case; any input problem becomes a CaseError."""
+    """Read, check and count one case; any input problem becomes a CaseError.
+
+    After a large case, freed memory beyond allocator.RETAIN_BYTES goes back to the OS, so a
+    worker does not hold its largest case's memory while it scores small ones."""
+    decoded: list[int] = []  # bytes of each decoded input
+    outcome = _read_and_score(pair, settings, decoded)  # its volumes are freed when it returns
+    after_case(sum(decoded))
+    return outcome
+
+
+def _read_and_score(pair: Pair, settings: Settings, decoded: list[int]) -> CaseResult | CaseError:
     path = pair.gt
     try:
         if _streamable(pair, settings):
@@ -351,10 +362,12 @@ def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:
             if streamed is not None:
                 return streamed
         gt = read_volume(pair.gt)
+        decoded.append(gt.array.nbytes)
         pred = None
         if pair.pred is not None:
             path = pair.pred
             pred = read_volume(pair.pred)
+            decoded.append(pred.array.nbytes)
             path = pair.gt
         return score_volumes(pair.case, gt, pred, settings)
     except InputError as exc:

@@ -734,7 +734,7 @@ def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path,
         if per_case and fmt != "table":
             _say("warning", f"--per-case has no effect with --format {fmt} (it adds rows to the table; "
                             "JSON and CSV always hold every case)")
-    from .run.allocator import keep_freed_memory
+    from .allocator import keep_freed_memory
 
     keep_freed_memory()  # this process is dice's own: reuse voxel buffers across cases (-j 1)
     with unwinding(), progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:

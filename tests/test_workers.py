@@ -132,3 +132,45 @@ def test_ordered_map_local_exceptions_propagate():
 
     with pytest.raises(ValueError, match="seven"):
         list(ordered_map(_fails_on_seven, list(range(8)), jobs=1, local=True))
+
+
+def test_workers_fork_only_on_linux():
+    from dicecli.run.workers import start_method
+
+    assert start_method("linux") == "fork"
+    assert start_method("darwin") == "spawn" and start_method("win32") == "spawn"
+
+
+def test_ordered_map_under_spawn_as_on_macos():
+    """The macOS start method, run here: fresh interpreters find the function by import, a death
+    still names the item in hand, the rest come back in order."""
+    import multiprocessing
+
+    from dicecli.run.workers import Lost, ordered_map
+
+    out = list(ordered_map(_square_or_die, range(12), jobs=2, batch=2,
+                           context=multiprocessing.get_context("spawn")))
+    assert [o.index for o in out if isinstance(o, Lost)] == [7]
+    assert [o for i, o in enumerate(out) if i != 7] == [i * i for i in range(12) if i != 7]
+
+
+def test_cases_score_the_same_under_spawn(tmp_path):
+    """score_pair and its settings cross a spawn boundary (pickled, not inherited) unchanged."""
+    import multiprocessing
+    from functools import partial
+    from pathlib import Path
+
+    from dicecli.case import score_pair
+    from dicecli.io.pairing import pair_paths
+    from dicecli.run.workers import ordered_map
+    from dicecli.settings import Settings
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    pairs = pair_paths(str(fixtures / "png2d" / "gt"), str(fixtures / "png2d" / "pred")).pairs
+    function = partial(score_pair, settings=Settings())
+    here = [function(p) for p in pairs]
+    there = list(ordered_map(function, pairs, jobs=2, context=multiprocessing.get_context("spawn")))
+    assert len(here) == len(pairs) >= 2
+    for a, b in zip(here, there):
+        assert a.case == b.case and a.counts.labels.tolist() == b.counts.labels.tolist()
+        assert a.counts.tp.tolist() == b.counts.tp.tolist() and a.counts.fn.tolist() == b.counts.fn.tolist()

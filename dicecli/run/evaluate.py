@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .allocator import keep_freed_memory
+from ..allocator import keep_freed_memory
 from ..core.aggregate import MetricSummary, RunCounts, Summary, summarize, summarize_columns, summarize_metric
 from ..case import CaseError, CaseResult, score_pair
 from ..core.classes import ClassSpec, build_classes

@@ -15,6 +15,11 @@ Workers ignore SIGINT (Ctrl-C is the parent's to handle), end with the parent (L
 PR_SET_PDEATHSIG), and point their stdout at /dev/null, so no worker can outlive dice and
 hold a pipe such as ``$(dice ...)`` open. Forking happens with SIGINT/SIGTERM held back,
 so an interrupt never leaves a worker that the parent does not know about.
+
+Workers are forked only on Linux, where that is safe and fast (they inherit the imported readers).
+macOS and Windows start fresh interpreters ("spawn"): on macOS a fork after Apple's frameworks
+or an OpenMP runtime have started threads can crash or deadlock the child (CPython made spawn
+its default there in 3.8 for this reason).
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ IDLE = -1
 #: local): each look costs a selector; a worker holds two batches ahead, so it never starves.
 LOCAL_LOOK_S = 0.001
 _PR_SET_PDEATHSIG = 1
+
+
+def start_method(platform: str = sys.platform) -> str:
+    """The multiprocessing start method for dice's workers on ``platform``: "fork" on Linux,
+    "spawn" elsewhere (macOS, where forking a process with framework threads is unsafe; Windows)."""
+    return "fork" if platform.startswith("linux") else "spawn"
 
 
 @dataclass(frozen=True)
@@ -272,7 +283,7 @@ def ordered_map(function: Callable, items: Sequence, *, jobs: int, batch: int = 
     if context is None:
         import multiprocessing
 
-        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        context = multiprocessing.get_context(start_method())
     items = list(items)
     todo: deque[int] = deque(range(len(items)))
     done: dict = {}
