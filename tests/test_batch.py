@@ -74,7 +74,8 @@ def _child_page_faults(args) -> int:
     """Minor page faults of one `dice` child process (os.wait4's own rusage)."""
     proc = subprocess.Popen([sys.executable, "-m", "dicecli", *args], stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    assert proc.returncode == 0
     return usage.ru_minflt
 
 

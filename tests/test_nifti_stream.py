@@ -16,6 +16,7 @@ import dataclasses
 import gzip
 import struct
 import zlib
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -42,9 +43,9 @@ def save(path, array, zooms=None, affine=None):
 
 def bgzip(path, member_bytes=4096):
     """Rewrite a .nii.gz as many concatenated gzip members (as bgzip does)."""
-    raw = gzip.decompress(open(path, "rb").read())
+    raw = gzip.decompress(Path(path).read_bytes())
     members = [gzip.compress(raw[i:i + member_bytes]) for i in range(0, len(raw), member_bytes)]
-    open(path, "wb").write(b"".join(members))
+    Path(path).write_bytes(b"".join(members))
 
 
 def blobs(rng, shape, labels, dtype=np.uint8):
@@ -260,9 +261,9 @@ def test_other_pairs_take_the_whole_volume_path(tmp_path, monkeypatch, make):
     g = save(tmp_path / "gt.nii.gz", gt)
     p = save(tmp_path / "pred.nii.gz", pred, zooms=zooms)
     if make == "scaled_pred":  # scl_slope 1, scl_inter 0.5 (header bytes 112 and 116)
-        raw = bytearray(gzip.decompress(open(p, "rb").read()))
+        raw = bytearray(gzip.decompress(Path(p).read_bytes()))
         struct.pack_into("<ff", raw, 112, 1.0, 0.5)
-        open(p, "wb").write(gzip.compress(bytes(raw)))
+        Path(p).write_bytes(gzip.compress(bytes(raw)))
         assert nib.load(p).dataobj.inter == 0.5
     reads = []
     real = case.read_volume
@@ -276,14 +277,14 @@ def test_damaged_files_get_the_whole_volume_readers_error(tmp_path, damage):
     rng = np.random.default_rng(3)
     g = save(tmp_path / "gt.nii.gz", blobs(rng, (30, 30, 30), [1, 2]))
     p = save(tmp_path / "pred.nii.gz", blobs(rng, (30, 30, 30), [1, 2]))
-    data = bytearray(open(p, "rb").read())
+    data = bytearray(Path(p).read_bytes())
     if damage == "truncated":
         data = data[: len(data) * 2 // 3]
     elif damage == "corrupt":
         data[len(data) // 2: len(data) // 2 + 40] = bytes(40)
     else:
         data = bytearray(gzip.compress(b"\x00" * 400))
-    open(p, "wb").write(bytes(data))
+    Path(p).write_bytes(bytes(data))
     outcome = score_pair(Pair("c", g, p), Settings())
     assert isinstance(outcome, CaseError)
     with pytest.raises(Exception) as info:

@@ -26,6 +26,11 @@ from dicecli.core.volume import Volume
 RNG = np.random.default_rng(20240601)
 
 
+
+def _mode(path) -> str:
+    with Image.open(path) as im:
+        return im.mode
+
 def read_ok(path) -> Volume:
     vol = read_volume(str(path))
     assert isinstance(vol, Volume)
@@ -80,7 +85,7 @@ def test_png_palette_returns_indices_not_colours(tmp_path):
     palette = [((255 - 31 * i) % 256, (97 * i) % 256, (53 * i + 11) % 256) for i in range(256)]
     img.putpalette([c for rgb in palette for c in rgb])
     img.save(tmp_path / "p.png")
-    assert Image.open(tmp_path / "p.png").mode == "P"
+    assert _mode(tmp_path / "p.png") == "P"
     vol = read_ok(tmp_path / "p.png")
     assert vol.array.dtype == np.uint8
     np.testing.assert_array_equal(vol.array, a)
@@ -89,7 +94,7 @@ def test_png_palette_returns_indices_not_colours(tmp_path):
 def test_png_16_bit_keeps_values_above_255(tmp_path):
     a = np.array([[0, 256, 1000], [65535, 300, 1]], np.uint16)
     Image.fromarray(a).save(tmp_path / "a16.png")
-    assert Image.open(tmp_path / "a16.png").mode.startswith("I;16")
+    assert _mode(tmp_path / "a16.png").startswith("I;16")
     vol = read_ok(tmp_path / "a16.png")
     assert vol.array.dtype == np.uint16
     np.testing.assert_array_equal(vol.array, a)
@@ -98,7 +103,7 @@ def test_png_16_bit_keeps_values_above_255(tmp_path):
 def test_png_mode_1_foreground_is_label_1(tmp_path):
     a = np.array([[0, 1, 1, 0, 1, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 1, 1]], bool)
     Image.fromarray(a).save(tmp_path / "b.png")
-    assert Image.open(tmp_path / "b.png").mode == "1"
+    assert _mode(tmp_path / "b.png") == "1"
     vol = read_ok(tmp_path / "b.png")
     assert vol.array.dtype == np.uint8
     np.testing.assert_array_equal(vol.array, a.astype(np.uint8))
@@ -119,7 +124,7 @@ def _raw_png(depth: int, colour_type: int, rows: list[bytes], width: int, plte=b
 def test_png_low_bit_depth_grey_gives_stored_samples(tmp_path, depth, row, expected):
     # pillow reads these as mode L stretched to 0..255 (1 -> 85 or 17); labels must stay labels.
     (tmp_path / "g.png").write_bytes(_raw_png(depth, 0, [row, row], 4))
-    assert Image.open(tmp_path / "g.png").mode == "L"
+    assert _mode(tmp_path / "g.png") == "L"
     vol = read_ok(tmp_path / "g.png")
     assert vol.array.dtype == np.uint8
     np.testing.assert_array_equal(vol.array, [expected, expected])

@@ -37,6 +37,8 @@ def read(path: str) -> Volume:
     try:
         if path.lower().endswith(".mgz"):
             image = nibabel.MGHImage.from_bytes(gunzip_all(read_bytes(path)))
+        elif path.lower().endswith(".mgh"):  # from bytes: nibabel.load leaves a file open when it fails
+            image = nibabel.MGHImage.from_bytes(read_bytes(path))
         else:
             image = nibabel.load(path)
         data = np.asanyarray(image.dataobj)
