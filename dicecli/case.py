@@ -17,17 +17,19 @@ from .core.alignment import Alignment, align
 from .core.boundary_case import CaseBoundary, case_boundary
 from .core.channels import argmax_labels, channel_thresholds, multilabel_counts, paint_regions, soft_sums
 from .core.classes import build_classes, region_counts
-from .errors import GeometryError, InputError, ValueKindError
+from .errors import GeometryError, InputError
 from .core.geometry import geometry_mismatch
 from .instances import PerClass, lesion_table, object_counts
-from .core.interpret import (LABELS, PROBABILITY, NotStreamable, PieceLabels, check_probabilities, default_scale,
-                        looks_like_instances, looks_quantised, prediction_labels, to_labels)
+from .core.interpret import (LABELS, MISSING, MULTILABEL, PROBABILITY, REGIONS, SOFTMAX, Interpretation,
+                             NotStreamable, PieceLabels, channel_kind, channel_scale, looks_like_instances,
+                             looks_quantised, single_map, to_labels)
 from .io.pairing import Pair
-from .io.readers import read_volume
+from .io.readers import open_stream, piece_voxels, read_volume
 from .core.score import ByteLabelCounter, CaseCounts, count_labels
 from .settings import Settings
 
-SOFTMAX, MULTILABEL, REGIONS, MISSING = "softmax", "multilabel", "regions", "missing"
+__all__ = ["MISSING", "MULTILABEL", "REGIONS", "SOFTMAX", "CaseError", "CaseResult", "check_dimensions", "score_pair",
+           "score_volumes"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +89,8 @@ class CaseError:
     message: str
 
 
-def _check_dimensions(volume) -> None:
+def check_dimensions(volume) -> None:
+    """Raise InputError unless ``volume`` is 2D or 3D."""
     if volume.array.ndim not in (2, 3):
         raise InputError(
             volume.path,
@@ -118,41 +121,35 @@ def _geometry_mismatch(gt, pred, fit: Alignment, array: np.ndarray, settings: Se
     return geometry_mismatch(gt, _spatial(pred, fit, array))
 
 
-def _channel_scale(stack: np.ndarray, settings: Settings) -> float | None:
-    """p = value / scale for a (channels, ...) stack, after checking its values; None = scale-free."""
-    kind = settings.pred_kind
-    if kind == "labels":
-        check_probabilities(stack, 1.0)
-        if stack.dtype.kind == "f" and not all(np.array_equal(c, np.floor(c)) for c in stack):
-            raise ValueKindError(None, "--pred-kind labels: channel values must be 0 or 1 (one binary mask "
-                                       "per channel)")
-        return 1.0
-    if kind == "prob" or settings.prob_scale is not None or stack.dtype.kind in "fb":
-        scale = default_scale(stack.dtype, settings.prob_scale)
-        check_probabilities(stack, scale)
-        return scale
-    check_probabilities(stack, float(np.iinfo(stack.dtype).max))  # integers: only negative values are wrong
-    if stack.size == 0 or int(stack.max()) <= 1:
-        return 1.0  # 0/1 masks, one per channel
-    if settings.multilabel or settings.soft or settings.reads_region_channels(stack.shape[0]):
-        raise ValueKindError(None, f"integer channel values up to {int(stack.max())}: give --prob-scale "
-                                   f"(e.g. {np.iinfo(stack.dtype).max} if they are probabilities x "
-                                   f"{np.iinfo(stack.dtype).max}) so thresholds and soft Dice see p = value / scale")
-    return None  # argmax of quantised probabilities needs no scale
+@dataclass
+class _Scored:
+    """What counting a prediction gave, on its way to a CaseResult.
+
+    maps: (gt labels, prediction labels) for the object and lesion counts; boundary_maps: the
+    maps the boundary metrics measure (the foreground under --binary/--instances). Both are
+    dropped before the CaseResult is made.
+    """
+
+    counts: CaseCounts
+    meaning: Interpretation
+    region_counts: np.ndarray | None = None
+    soft_labels: tuple[int, ...] = ()
+    soft_sums: np.ndarray | None = None
+    quantised: bool = False
+    instances: bool = False
+    maps: tuple[np.ndarray, np.ndarray] | None = None
+    boundary_maps: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _count(gt_labels: np.ndarray, labels: np.ndarray, settings: Settings) -> dict:
-    """Counts of a label-map prediction, and of every region derived from them; ``maps`` keeps both
-    label maps for the object and lesion counts (score_volumes takes it out). Under --binary and
-    --instances the counts are those of the foreground (any non-zero value) as label 1."""
+def _count(gt_labels: np.ndarray, labels: np.ndarray, settings: Settings, meaning: Interpretation) -> _Scored:
+    """Counts of a label-map prediction, and of every region derived from them. Under --binary
+    and --instances the counts are those of the foreground (any non-zero value) as label 1."""
     g, p = gt_labels, labels
     if settings.foreground_only:
         g, p = _foreground(gt_labels), _foreground(labels)
-    out = _with_regions(count_labels(g, p, ignore=settings.ignore_label), settings, g, p)
-    out["maps"] = (gt_labels, labels)
-    if settings.boundary_metrics:
-        out["boundary_maps"] = (g, p)  # the maps counted (the foreground under --binary/--instances)
-    return out
+    counts = count_labels(g, p, ignore=settings.ignore_label)
+    return _Scored(counts, meaning, region_counts=_regions(counts, settings, g, p), maps=(gt_labels, labels),
+                   boundary_maps=(g, p) if settings.boundary_metrics else None)
 
 
 def _foreground(labels: np.ndarray) -> np.ndarray:
@@ -162,7 +159,7 @@ def _foreground(labels: np.ndarray) -> np.ndarray:
 
 def _objects_and_lesions(maps, settings: Settings, voxel_volume_mm3: float | None) -> dict:
     """CaseResult fields of the object and lesion counts asked for (none unless asked)."""
-    out = {}
+    out: dict = {}
     if maps is not None and settings.objects:
         out["objects"] = object_counts(*maps, settings)
     if maps is not None and settings.lesion_wise:
@@ -202,11 +199,10 @@ def _boundary(gt, gt_labels: np.ndarray, pred_labels: np.ndarray, counts: CaseCo
                          tolerances=[settings.tolerance_for(c) for c in classes], spacing_source=source)
 
 
-def _with_regions(counts: CaseCounts, settings: Settings, gt_labels=None, labels=None) -> dict:
-    """``counts`` and the region counts derived from them (from the joint cells when kept, else
-    from the label arrays)."""
-    return dict(counts=counts, region_counts=region_counts(counts, settings.region_members, gt_labels, labels,
-                                                           ignore=settings.ignore_label))
+def _regions(counts: CaseCounts, settings: Settings, gt_labels=None, labels=None) -> np.ndarray | None:
+    """The region counts derived from ``counts`` (from the joint cells when kept, else from the
+    label arrays)."""
+    return region_counts(counts, settings.region_members, gt_labels, labels, ignore=settings.ignore_label)
 
 
 def _looks_quantised(counts: CaseCounts) -> bool:
@@ -217,39 +213,44 @@ def _looks_like_instances(counts: CaseCounts) -> bool:
     return looks_like_instances(counts.labels, counts.tp, counts.fp, counts.fn)
 
 
-def _score_channels(gt_labels, stack: np.ndarray, settings: Settings) -> dict:
+def _score_channels(gt_labels, stack: np.ndarray, settings: Settings) -> _Scored:
     """Score a (channels, *spatial) prediction: region channels, multilabel or argmax."""
-    scale = _channel_scale(stack, settings)
-    ignore, regions = settings.ignore_label, settings.region_members
     n = stack.shape[0]
-    if settings.reads_region_channels(n):
+    kind = channel_kind(n, region_channels=len(settings.region_labels) or None, multilabel=settings.multilabel)
+    scale = channel_scale(stack, kind, pred_kind=settings.pred_kind, prob_scale=settings.prob_scale,
+                          soft=settings.soft)
+    meaning = Interpretation(kind, scale)
+    ignore = settings.ignore_label
+    if kind == REGIONS:
         thresholds = [settings.threshold_for(label) for label in settings.region_labels]
         labels = paint_regions(stack, settings.region_labels, thresholds=thresholds, scale=scale)
-        return dict(_count(gt_labels, labels, settings), pred_kind=REGIONS, prob_scale=scale)
-    if settings.multilabel:
+        return _count(gt_labels, labels, settings, meaning)
+    soft = tuple(range(n)) if settings.soft else ()
+    if kind == MULTILABEL:
         thresholds = channel_thresholds(n, settings.threshold, settings.thresholds)
-        counts, reg, sums = multilabel_counts(gt_labels, stack, thresholds=thresholds, scale=scale, ignore=ignore,
-                                              regions=regions, soft=settings.soft)
-        return dict(counts=counts, pred_kind=MULTILABEL, prob_scale=scale, region_counts=reg,
-                    soft_labels=tuple(range(n)) if settings.soft else (), soft_sums=sums)
-    sums = soft_sums(gt_labels, stack, range(n), scale=scale, ignore=ignore) if settings.soft else None
-    return dict(_count(gt_labels, argmax_labels(stack), settings), pred_kind=SOFTMAX, prob_scale=scale,
-                soft_labels=tuple(range(n)) if settings.soft else (), soft_sums=sums)
+        counts, regions, sums = multilabel_counts(gt_labels, stack, thresholds=thresholds, scale=scale,
+                                                  ignore=ignore, regions=settings.region_members,
+                                                  soft=settings.soft)
+        return _Scored(counts, meaning, region_counts=regions, soft_labels=soft, soft_sums=sums)
+    scored = _count(gt_labels, argmax_labels(stack), settings, meaning)
+    if soft:
+        scored.soft_labels, scored.soft_sums = soft, soft_sums(gt_labels, stack, soft, scale=scale, ignore=ignore)
+    return scored
 
 
-def _score_single(gt_labels, array: np.ndarray, settings: Settings) -> dict:
-    labels, kind, scale = prediction_labels(array, threshold=settings.threshold_for(1),
-                                            pred_kind=settings.pred_kind, prob_scale=settings.prob_scale)
-    out = dict(_count(gt_labels, labels, settings), pred_kind=kind, prob_scale=scale if kind == PROBABILITY else None)
-    counts = out["counts"]
-    if settings.soft and kind == PROBABILITY:
-        out.update(soft_labels=(1,), soft_sums=soft_sums(gt_labels, array[np.newaxis], (1,), scale=scale,
-                                                        ignore=settings.ignore_label))
-    if kind == LABELS and settings.pred_kind == "auto" and array.dtype.kind in "ui":
-        out["quantised"] = _looks_quantised(counts)
-    if kind == LABELS and not settings.objects:
-        out["instances"] = _looks_like_instances(counts)
-    return out
+def _score_single(gt_labels, array: np.ndarray, settings: Settings) -> _Scored:
+    labels, meaning = single_map(array, threshold=settings.threshold_for(1), pred_kind=settings.pred_kind,
+                                 prob_scale=settings.prob_scale)
+    scored = _count(gt_labels, labels, settings, meaning)
+    if settings.soft and meaning.kind == PROBABILITY:
+        scored.soft_labels = (1,)
+        scored.soft_sums = soft_sums(gt_labels, array[np.newaxis], (1,), scale=meaning.scale,
+                                     ignore=settings.ignore_label)
+    if meaning.kind == LABELS and settings.pred_kind == "auto" and array.dtype.kind in "ui":
+        scored.quantised = _looks_quantised(scored.counts)
+    if meaning.kind == LABELS and not settings.objects:
+        scored.instances = _looks_like_instances(scored.counts)
+    return scored
 
 
 def _streamable(pair: Pair, settings: Settings) -> bool:
@@ -271,8 +272,6 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
     any file problem turns up: the caller then scores it the usual way, which also
     words every error and warning.
     """
-    from .io.readers.nifti_stream import open_stream, piece_voxels
-
     try:
         gt = open_stream(pair.gt)
         pred = open_stream(pair.pred) if gt is not None else None
@@ -293,13 +292,23 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
         return None
     counts = counter.result()  # 1-byte labels always keep the joint cells the regions come from
     labels = pred_labels.kind == LABELS
-    scored = _with_regions(counts, settings)
-    scored["counts"] = counts.without_joint()
-    return CaseResult(pair.case, pair.gt, pair.pred, pred_kind=pred_labels.kind,
-                      prob_scale=None if labels else 1.0, voxel_volume_mm3=_voxel_volume(gt.volume),
-                      quantised=(labels and settings.pred_kind == "auto" and pred.dtype.kind in "ui"
-                                 and _looks_quantised(counts)),
-                      instances=labels and _looks_like_instances(counts), **scored)
+    scored = _Scored(counts, Interpretation(pred_labels.kind, None if labels else 1.0),
+                     region_counts=_regions(counts, settings),
+                     quantised=(labels and settings.pred_kind == "auto" and pred.dtype.kind in "ui"
+                                and _looks_quantised(counts)),
+                     instances=labels and _looks_like_instances(counts))
+    return _result(pair.case, pair.gt, pair.pred, scored, voxel_volume_mm3=_voxel_volume(gt.volume))
+
+
+def _result(case: str, gt_path: str, pred_path: str | None, scored: _Scored, **fields) -> CaseResult:
+    """The CaseResult of ``scored`` (the joint cells dropped: the regions were counted from them);
+    fields: the other CaseResult fields (warnings, voxel volume, objects, lesions, boundary)."""
+    meaning = scored.meaning
+    return CaseResult(case, gt_path, pred_path, counts=scored.counts.without_joint(), pred_kind=meaning.kind,
+                      prob_scale=meaning.scale, channel_axis=meaning.channel_axis,
+                      axes_reversed=meaning.axes_reversed, axes_unchecked=meaning.axes_unchecked,
+                      region_counts=scored.region_counts, soft_labels=scored.soft_labels,
+                      soft_sums=scored.soft_sums, quantised=scored.quantised, instances=scored.instances, **fields)
 
 
 def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
@@ -307,11 +316,11 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
 
     Raises InputError (ValueKindError, GeometryError, ...) naming the Volume's path.
     """
-    _check_dimensions(gt)
+    check_dimensions(gt)
     gt_labels, _ = to_labels(gt.array, threshold=settings.threshold, allow_probability=False)
     warnings: list[str] = []
     if pred is None:
-        scored = dict(_count(gt_labels, np.zeros(gt_labels.shape, dtype=np.uint8), settings), pred_kind=MISSING)
+        scored = _count(gt_labels, np.zeros(gt_labels.shape, dtype=np.uint8), settings, Interpretation(MISSING))
     else:
         try:
             fit = align(pred.array.shape, gt_labels.shape, pred_axes=pred.axes, gt_axes=gt.axes,
@@ -331,16 +340,14 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
                 scored = _score_channels(gt_labels, array, settings)
         except InputError as exc:
             raise type(exc)(exc.path or pred.path, exc.reason) from None
-        scored.update(channel_axis=fit.channel_axis, axes_reversed=fit.reverse,
-                      axes_unchecked=fit.also_fits_stored and not str(pred.path).lower().endswith(".npz"))
+        scored.meaning = replace(scored.meaning, channel_axis=fit.channel_axis, axes_reversed=fit.reverse,
+                                 axes_unchecked=fit.also_fits_stored and not str(pred.path).lower().endswith(".npz"))
     voxel_volume = _voxel_volume(gt)
-    scored.update(_objects_and_lesions(scored.pop("maps", None), settings, voxel_volume))
-    maps = scored.pop("boundary_maps", None)
-    if maps is not None:
-        scored["boundary"] = _boundary(gt, *maps, scored["counts"], settings)
-    scored["counts"] = scored["counts"].without_joint()  # the regions were counted from the joint cells
-    return CaseResult(case, gt.path, None if pred is None else pred.path, warnings=tuple(warnings),
-                      voxel_volume_mm3=voxel_volume, **scored)
+    extra = _objects_and_lesions(scored.maps, settings, voxel_volume)
+    if scored.boundary_maps is not None:
+        extra["boundary"] = _boundary(gt, *scored.boundary_maps, scored.counts, settings)
+    return _result(case, gt.path, None if pred is None else pred.path, scored, warnings=tuple(warnings),
+                   voxel_volume_mm3=voxel_volume, **extra)
 
 
 def score_pair(pair: Pair, settings: Settings) -> CaseResult | CaseError:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.alignment import align
-from .case import _channel_scale
 from .core.channels import argmax_labels, paint_regions
-from .core.interpret import exact_threshold, prediction_labels, to_labels
+from .core.interpret import (MULTILABEL, REGIONS, channel_kind, channel_scale, exact_threshold, prediction_labels,
+                             to_labels)
 from .io.readers import read_volume
 from .settings import Settings
 
@@ -57,12 +57,15 @@ def read_case_masks(gt_path: str, pred_path: str | None, settings: Settings) -> 
         labels = prediction_labels(array, threshold=settings.threshold_for(1), pred_kind=settings.pred_kind,
                                    prob_scale=settings.prob_scale)[0]
         return CaseMasks(gt_labels, labels, None, gt.axes)
-    scale = _channel_scale(array, settings)
-    if settings.reads_region_channels(array.shape[0]):
+    kind = channel_kind(array.shape[0], region_channels=len(settings.region_labels) or None,
+                        multilabel=settings.multilabel)
+    scale = channel_scale(array, kind, pred_kind=settings.pred_kind, prob_scale=settings.prob_scale,
+                          soft=settings.soft)
+    if kind == REGIONS:
         thresholds = [settings.threshold_for(label) for label in settings.region_labels]
         return CaseMasks(gt_labels, paint_regions(array, settings.region_labels, thresholds=thresholds,
                                                   scale=scale), None, gt.axes)
-    if settings.multilabel:
+    if kind == MULTILABEL:
         channels = np.stack([array[c] >= exact_threshold(settings.threshold_for(c), array.dtype, scale)
                              for c in range(array.shape[0])])
         return CaseMasks(gt_labels, None, channels, gt.axes)

@@ -78,7 +78,7 @@ def _comparable(values: np.ndarray) -> np.ndarray:
 def argmax_labels(stack: np.ndarray) -> np.ndarray:
     """Label map = index of the largest channel of a (channels, *spatial) stack; ties -> lowest index.
 
-    Probability channels only (validated: finite, non-negative; see case._channel_scale).
+    Probability channels only (validated: finite, non-negative; see interpret.channel_scale).
     """
     n = stack.shape[0]
     out = np.empty(stack.shape[1:], dtype=label_dtype(n))

@@ -20,6 +20,7 @@ counts (no extra pass) and the run warns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -28,8 +29,9 @@ from ..errors import ValueKindError
 from .score import CHUNK_VOXELS
 
 LABELS, PROBABILITY = "labels", "probability"
+SOFTMAX, MULTILABEL, REGIONS, MISSING = "softmax", "multilabel", "regions", "missing"
 #: How a prediction was read (CaseResult.pred_kind) when its foreground came from a threshold.
-THRESHOLDED = (PROBABILITY, "multilabel", "regions")
+THRESHOLDED = (PROBABILITY, MULTILABEL, REGIONS)
 PRED_KINDS = ("auto", "labels", "prob")
 #: An integer prediction with at least this many distinct non-zero values absent
 #: from its ground truth looks like a quantised probability map.
@@ -192,6 +194,73 @@ def check_probabilities(array: np.ndarray, scale: float) -> None:
             f"values from {lo:g} to {hi:g}{where} are not probabilities in [0, 1]"
             + ("" if scale != 1 or array.dtype.kind == "f" else " (quantised maps need --prob-scale)"),
         )
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """What a prediction means: the one record of how its values became labels.
+
+    kind: LABELS (a label map), PROBABILITY (one map, thresholded), SOFTMAX (argmax over
+        channels), MULTILABEL (channels thresholded one by one), REGIONS (one sigmoid channel
+        per nnU-Net region, thresholded and painted) or MISSING (no prediction: empty).
+    scale: p = value / scale for probabilities; None for label maps and for integer softmax
+        maps, whose argmax needs no scale.
+    channel_axis: the prediction's channel axis as stored, None for a single map.
+    axes_reversed: the prediction's spatial axes were reversed to the ground truth's order.
+    axes_unchecked: reversed although the shapes also fit as stored (square images).
+    """
+
+    kind: str
+    scale: float | None = None
+    channel_axis: int | None = None
+    axes_reversed: bool = False
+    axes_unchecked: bool = False
+
+
+def single_map(array: np.ndarray, *, threshold: float, pred_kind: str = "auto",
+               prob_scale: float | None = None) -> tuple[np.ndarray, Interpretation]:
+    """(labels, interpretation) of a single-channel prediction (see prediction_labels)."""
+    labels, kind, scale = prediction_labels(array, threshold=threshold, pred_kind=pred_kind, prob_scale=prob_scale)
+    return labels, Interpretation(kind, scale if kind == PROBABILITY else None)
+
+
+def channel_kind(n_channels: int, *, region_channels: int | None, multilabel: bool) -> str:
+    """How a (channels, ...) stack becomes labels: REGIONS when it has exactly one channel per
+    region of the label names (``region_channels``), MULTILABEL under --multilabel, else SOFTMAX."""
+    if region_channels is not None and n_channels == region_channels:
+        return REGIONS
+    return MULTILABEL if multilabel else SOFTMAX
+
+
+def channel_scale(stack: np.ndarray, kind: str, *, pred_kind: str = "auto", prob_scale: float | None = None,
+                  soft: bool = False) -> float | None:
+    """p = value / scale for a (channels, ...) stack read as ``kind``, after checking its values;
+    None: an integer softmax of quantised probabilities, whose argmax needs no scale.
+
+    pred_kind "labels": one 0/1 mask per channel (scale 1). "prob", a ``prob_scale``, or float or
+    bool values: probabilities over the dtype's default scale. Other integers: 0/1 masks when
+    at most 1; larger values need ``prob_scale`` when thresholds or soft Dice read them
+    (MULTILABEL, REGIONS, ``soft``).
+    """
+    if pred_kind == "labels":
+        check_probabilities(stack, 1.0)
+        if stack.dtype.kind == "f" and not all(np.array_equal(c, np.floor(c)) for c in stack):
+            raise ValueKindError(None, "--pred-kind labels: channel values must be 0 or 1 (one binary mask "
+                                       "per channel)")
+        return 1.0
+    if pred_kind == "prob" or prob_scale is not None or stack.dtype.kind in "fb":
+        scale = default_scale(stack.dtype, prob_scale)
+        check_probabilities(stack, scale)
+        return scale
+    check_probabilities(stack, float(np.iinfo(stack.dtype).max))  # integers: only negative values are wrong
+    if stack.size == 0 or int(stack.max()) <= 1:
+        return 1.0  # 0/1 masks, one per channel
+    if kind != SOFTMAX or soft:
+        top = np.iinfo(stack.dtype).max
+        raise ValueKindError(None, f"integer channel values up to {int(stack.max())}: give --prob-scale "
+                                   f"(e.g. {top} if they are probabilities x {top}) so thresholds and soft "
+                                   "Dice see p = value / scale")
+    return None  # argmax of quantised probabilities needs no scale
 
 
 def threshold_map(array: np.ndarray, threshold: float, scale: float) -> np.ndarray:

@@ -19,14 +19,14 @@ seed 0; the interval does not account for having picked the best threshold).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.alignment import align
-from ..case import CaseError, _channel_scale, _check_dimensions
+from ..case import CaseError, check_dimensions
 from ..errors import GeometryError, InputError, ValueKindError
-from ..core.interpret import check_probabilities, default_scale, to_labels
+from ..core.interpret import MULTILABEL, channel_scale, check_probabilities, default_scale, to_labels
 from ..io.pairing import Pairing, pair_paths
 from ..io.readers import read_volume
 from ..settings import Settings
@@ -102,7 +102,7 @@ def _summarise(curve: ClassCurve, settings: Settings) -> ClassSweep:
 def _maps(case: str, gt_path: str, pred_path: str, settings: Settings):
     """(gt labels, [(class key, truth mask, values, scale)], keep) of one case."""
     gt = read_volume(gt_path)
-    _check_dimensions(gt)
+    check_dimensions(gt)
     gt_labels, _ = to_labels(gt.array, threshold=0.5, allow_probability=False)
     pred = read_volume(pred_path)
     try:
@@ -121,7 +121,8 @@ def _maps(case: str, gt_path: str, pred_path: str, settings: Settings):
             scale = default_scale(array.dtype, settings.prob_scale)
             check_probabilities(array, scale)
             return [(names.get(1, "1"), gt_labels == 1, array, scale)], keep
-        scale = _channel_scale(array, replace(settings, multilabel=True))
+        # every channel is swept as a thresholded map: values are probabilities (over a scale)
+        scale = channel_scale(array, MULTILABEL, pred_kind=settings.pred_kind, prob_scale=settings.prob_scale)
         maps = []
         if settings.reads_region_channels(array.shape[0]):
             for (name, members), channel in zip(settings.regions, array, strict=False):

@@ -114,3 +114,18 @@ def read_volume(path: str) -> Volume:
     if volume.axes is None and module_name in _AXES:
         volume = dataclasses.replace(volume, axes=_AXES[module_name])
     return volume
+
+
+def open_stream(path: str):
+    """A VoxelStream over ``path`` (a .nii.gz read piece by piece, never decoded whole), or None
+    when the file cannot be streamed (see nifti_stream). Raises ReadError for an unreadable file."""
+    from .nifti_stream import open_stream as open_nifti_stream
+
+    return open_nifti_stream(path)
+
+
+def piece_voxels(*dtypes) -> int:
+    """Voxels per piece when streams of ``dtypes`` are read in step (see nifti_stream)."""
+    from .nifti_stream import piece_voxels as nifti_piece_voxels
+
+    return nifti_piece_voxels(*dtypes)
