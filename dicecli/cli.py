@@ -11,6 +11,8 @@ import math
 import os
 import signal
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -20,6 +22,41 @@ from .interrupts import Interrupted, install, restore, set_note, unwinding
 
 #: The largest label dice can count (labels travel as int64).
 MAX_LABEL = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    """``dice score``'s options beyond Settings: gates, baseline, extra reports, journal, cluster.
+
+    min_dice, max_hd95: (default, {class: value}) as parsed (default None: none given);
+    min_f1, min_pq: the raw option text (parsed once the metrics are known); inputs: files the
+    options read (a --label-names file), which no output may overwrite.
+    """
+
+    min_dice: tuple | None = None
+    min_f1: str | None = None
+    min_pq: str | None = None
+    max_hd95: tuple = (None, {})
+    gate_on: str | None = None
+    baseline_path: str | None = None
+    max_drop: float | None = None
+    junit_path: str | None = None
+    html_path: str | None = None
+    journal: str | None = None
+    resume: bool = False
+    scheduler: str | None = None
+    inputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What the run was checked against: gate verdict and baseline verdict (None when not asked),
+    the gate specs and the allowed drop, for the reports."""
+
+    gate: Any = None
+    baseline: Any = None
+    specs: tuple = ()
+    max_drop: float = 0.0
 
 
 def _parse_labels(ctx, param, value):
@@ -388,10 +425,10 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
     mask empty distances are undefined (--empty-distance) and nsd is 0.
     Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
     """
-    ci = dict(min_dice=min_dice, min_f1=min_f1, min_pq=min_pq, max_hd95=max_hd95, gate_on=gate_on,
-              baseline_path=baseline_path,
-              max_drop=max_drop, junit_path=junit_path, html_path=html_path, journal=journal_path, resume=resume,
-              scheduler=scheduler, inputs=tuple(click.get_current_context().meta.get("dice.inputs", ())))
+    ci = CiOptions(min_dice=min_dice, min_f1=min_f1, min_pq=min_pq, max_hd95=max_hd95, gate_on=gate_on,
+                   baseline_path=baseline_path, max_drop=max_drop, junit_path=junit_path, html_path=html_path,
+                   journal=journal_path, resume=resume, scheduler=scheduler,
+                   inputs=tuple(click.get_current_context().meta.get("dice.inputs", ())))
     if (min_f1 or min_pq) and not (instances or connected_components):
         raise click.UsageError(f"--min-{'f1' if min_f1 else 'pq'} needs --instances or --connected-components")
     objects = _object_options(binary=binary, instances=instances, connected_components=connected_components,
@@ -655,29 +692,29 @@ def _silence_std_streams() -> None:
         os.close(null)
 
 
-def _gate_specs(ci, metrics=()) -> tuple:
+def _gate_specs(ci: CiOptions, metrics=()) -> tuple:
     """One GateSpec per gated metric given (--min-dice, --min-f1, --min-pq, --max-hd95), Dice first."""
     from .checks.gate import GateSpec, parse_min_dice
 
     specs = []
-    if ci["min_dice"] is not None:
-        specs.append(GateSpec(ci["min_dice"][0], ci["min_dice"][1], ci["gate_on"] or "mean"))
+    if ci.min_dice is not None:
+        specs.append(GateSpec(ci.min_dice[0], ci.min_dice[1], ci.gate_on or "mean"))
     for metric in ("f1", "pq"):
-        if ci[f"min_{metric}"]:
+        if getattr(ci, f"min_{metric}"):
             try:
-                default, classes = parse_min_dice(ci[f"min_{metric}"], metric)
+                default, classes = parse_min_dice(getattr(ci, f"min_{metric}"), metric)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
-            specs.append(GateSpec(default, classes, ci["gate_on"] or "mean", metric))
-    hd95_default, hd95_classes = ci["max_hd95"]
+            specs.append(GateSpec(default, classes, ci.gate_on or "mean", metric))
+    hd95_default, hd95_classes = ci.max_hd95
     if hd95_default is not None or hd95_classes:
         if "hd95" not in metrics:
             raise UsageError("--max-hd95 needs --metrics hd95")
-        if ci["gate_on"] == "pooled":
+        if ci.gate_on == "pooled":
             raise UsageError("--max-hd95 cannot gate on pooled: HD95 has no pooled value (use mean, median, min "
                              "or cases)")
-        specs.append(GateSpec(hd95_default, hd95_classes, ci["gate_on"] or "mean", "hd95"))
-    if not specs and ci["gate_on"] is not None:
+        specs.append(GateSpec(hd95_default, hd95_classes, ci.gate_on or "mean", "hd95"))
+    if not specs and ci.gate_on is not None:
         raise UsageError("--gate-on needs --min-dice, --min-f1, --min-pq or --max-hd95")
     return tuple(specs)
 
@@ -689,17 +726,17 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
 
     settings = Settings(**options)
     specs = _gate_specs(ci, settings.metrics)
-    if ci["max_drop"] is not None and not ci["baseline_path"]:
+    if ci.max_drop is not None and not ci.baseline_path:
         raise UsageError("--max-drop needs --baseline")
-    if ci["resume"] and not ci["journal"]:
+    if ci.resume and not ci.journal:
         raise UsageError("--resume needs --journal FILE (the journal to resume from)")
     pairing = pair_paths(gt, pred, **settings.layout)
     inputs = [p.gt for p in pairing.pairs] + [p.pred for p in pairing.pairs if p.pred] + list(pairing.extra)
-    inputs += ([ci["baseline_path"]] if ci["baseline_path"] else []) + list(ci["inputs"])
-    if ci["journal"]:
-        refuse_input_overwrite([ci["journal"]], inputs)
+    inputs += ([ci.baseline_path] if ci.baseline_path else []) + list(ci.inputs)
+    if ci.journal:
+        refuse_input_overwrite([ci.journal], inputs)
     # Every output target is checked before any case is scored (exit 2 for one that can never work).
-    outputs = check_targets([p for p in (json_path, csv_path, ci["junit_path"], ci["html_path"]) if p], inputs)
+    outputs = check_targets([p for p in (json_path, csv_path, ci.junit_path, ci.html_path) if p], inputs)
     from .report import text  # noqa: F401  (loaded now: the signal handler's note must not import)
 
     set_note(lambda: _written(outputs))  # an interrupt message says what was written, until dice exits
@@ -724,10 +761,10 @@ def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path,
     from .report.text import preflight_lines
 
     baseline = None
-    if ci["baseline_path"]:
+    if ci.baseline_path:
         from .checks.baseline import read_scores
 
-        baseline = read_scores(ci["baseline_path"])  # an unusable baseline stops before scoring (exit 3)
+        baseline = read_scores(ci.baseline_path)  # an unusable baseline stops before scoring (exit 3)
     if not quiet:
         for line in preflight_lines(pairing, settings):
             _line(line)
@@ -738,8 +775,8 @@ def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path,
 
     keep_freed_memory()  # this process is dice's own: reuse voxel buffers across cases (-j 1)
     with unwinding(), progress_reporter(total=len(pairing.pairs), enabled=not quiet) as advance:
-        run = evaluate_pairing(pairing, settings, progress=advance, journal=ci["journal"], resume=ci["resume"],
-                               scheduler=ci["scheduler"])  # an interrupt stops the workers
+        run = evaluate_pairing(pairing, settings, progress=advance, journal=ci.journal, resume=ci.resume,
+                               scheduler=ci.scheduler)  # an interrupt stops the workers
     for error in run.errors:
         _say("error", error.message)
     if not quiet:
@@ -755,10 +792,10 @@ def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path,
     if baseline is not None:
         from .checks.baseline import check_baseline
 
-        baseline_verdict = check_baseline(run, baseline, ci["max_drop"] or 0.0)
-    checks = dict(gate=gate, baseline=baseline_verdict, specs=specs, max_drop=ci["max_drop"] or 0.0)
-    failure = _emit(run, outputs, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=ci["junit_path"],
-                    html_path=ci["html_path"], per_case=per_case, **checks)
+        baseline_verdict = check_baseline(run, baseline, ci.max_drop or 0.0)
+    checks = Checks(gate=gate, baseline=baseline_verdict, specs=specs, max_drop=ci.max_drop or 0.0)
+    failure = _emit(run, outputs, checks, fmt=fmt, json_path=json_path, csv_path=csv_path,
+                    junit_path=ci.junit_path, html_path=ci.html_path, per_case=per_case)
     _ci_messages(run, gate, baseline_verdict, inputs + outputs.paths)
     if failure:
         _say("error", failure)
@@ -800,10 +837,11 @@ def _ci_messages(run, gate, baseline, taken: list[str]) -> None:
             _say("warning", f"{summary}: cannot append the job summary ({exc.strerror or exc})")
 
 
-def _json_extras(gate, baseline, specs, max_drop) -> dict:
+def _json_extras(checks: Checks) -> dict:
     from .checks.baseline import baseline_record
     from .checks.gate import specs_record, verdict_record
 
+    gate, baseline, specs, max_drop = checks.gate, checks.baseline, checks.specs, checks.max_drop
     extra = {}
     if gate is not None:
         extra["gate"] = verdict_record(gate)
@@ -814,14 +852,14 @@ def _json_extras(gate, baseline, specs, max_drop) -> dict:
     return {"settings_extra": settings, "extra": extra}
 
 
-def _render(run, *, fmt, json_path, csv_path, junit_path, html_path, gate, baseline, specs,
-            max_drop) -> dict[str, str]:
+def _render(run, checks: Checks, *, fmt, json_path, csv_path, junit_path, html_path) -> dict[str, str]:
     """The text of every report the run needs (for files and stdout), by kind."""
+    gate, baseline = checks.gate, checks.baseline
     texts = {}
     if json_path or fmt == "json":
         from .report.json_report import render_json
 
-        texts["json"] = render_json(run, **_json_extras(gate, baseline, specs, max_drop))
+        texts["json"] = render_json(run, **_json_extras(checks))
     if csv_path or fmt == "csv":
         from .report.csv_report import render_csv
 
@@ -834,7 +872,7 @@ def _render(run, *, fmt, json_path, csv_path, junit_path, html_path, gate, basel
         from .report.html import render_html
         from .report.records import run_record
 
-        texts["html"] = render_html(run_record(run, **_json_extras(gate, baseline, specs, max_drop)))
+        texts["html"] = render_html(run_record(run, **_json_extras(checks)))
     if fmt == "markdown":
         from .report.markdown import render_markdown
 
@@ -842,13 +880,13 @@ def _render(run, *, fmt, json_path, csv_path, junit_path, html_path, gate, basel
     return texts
 
 
-def _emit(run, outputs, *, fmt, json_path, csv_path, junit_path, html_path, per_case, **checks) -> str | None:
+def _emit(run, outputs, checks: Checks, *, fmt, json_path, csv_path, junit_path, html_path, per_case) -> str | None:
     """Write the output files as one commit, then print the stdout report (even if writing failed).
 
     Returns the one-line write failure (every regular output file left as it was), or None.
     """
-    texts = _render(run, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=junit_path,
-                    html_path=html_path, **checks)
+    texts = _render(run, checks, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=junit_path,
+                    html_path=html_path)
     failure = None
     paths = (("json", json_path), ("csv", csv_path), ("junit", junit_path), ("html", html_path))
     try:
