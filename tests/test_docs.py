@@ -47,6 +47,7 @@ FOREIGN_OPTIONS = {
     "--save_probabilities": "nnUNetv2_predict",
     "--out": "the user's predict.py in the CI recipes",
     "--update": "tests/test_readme_examples.py",
+    "--check": "tools/gen_man.py",
     "--repeat": "benchmarks/*.py",
     "--dice-only": "benchmarks/bench.py",
     "--cases-2d": "benchmarks/bench.py",
