@@ -1,4 +1,4 @@
-"""dice's own NIfTI header parser against nibabel, the reference reader.
+"""dice's NIfTI reading (nibabel's header classes, dice's own voxel paths) against nibabel's images.
 
 Headers are written by nibabel, then fields are overwritten byte by byte to
 make the messy cases real files have (oblique qforms, sform/qform precedence,
@@ -149,18 +149,26 @@ def test_invalid_headers_are_one_line_errors(tmp_path, fields, needle):
     assert str(path) in message and needle in message and "\n" not in message
 
 
-def test_reading_nifti_never_imports_nibabel():
-    # The parser is what keeps nibabel's ~0.1 s import out of every worker.
+def test_nibabel_reads_nifti_headers_but_png_and_tiff_runs_never_import_it():
+    # nibabel is the NIfTI header reader (imported once per run, before workers fork); a run
+    # of PNG or TIFF files must not pay its ~0.1 s import.
     import glob
     import subprocess
     import sys
     from pathlib import Path
-    files = sorted(glob.glob(str(Path(__file__).parent.parent / "fixtures" / "nifti3d" / "*" / "*.nii.gz")))
-    assert files
+    fixtures = Path(__file__).parent.parent / "fixtures"
+    nifti = sorted(glob.glob(str(fixtures / "nifti3d" / "*" / "*.nii.gz")))
+    assert nifti
     code = ("import sys; from dicecli.io.readers import read_volume; "
-            f"[read_volume(p) for p in {files!r}]; "
-            "assert 'nibabel' not in sys.modules, 'nibabel imported'")
+            f"[read_volume(p) for p in {nifti!r}]; "
+            "assert 'nibabel.nifti1' in sys.modules, 'nibabel not used'")
     subprocess.run([sys.executable, "-c", code], check=True)
+    for kind in ("png2d", "tiff3d"):
+        code = ("import sys; from dicecli.cli import main; sys.argv = ['dice', 'score', "
+                f"{str(fixtures / kind / 'gt')!r}, {str(fixtures / kind / 'pred')!r}, '-j', '1', '--quiet']\n"
+                "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+                "assert 'nibabel' not in sys.modules, 'nibabel imported'")
+        subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
 
 
 def test_header_version_reads_both_byte_orders():
@@ -168,3 +176,29 @@ def test_header_version_reads_both_byte_orders():
     assert nifti_header.header_version(struct.pack(">i", 540)) == (2, ">")
     with pytest.raises(ReadError):
         nifti_header.header_version(io.BytesIO(b"\x00" * 4).read())
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_real_file_fields_extensions_nan_slope_and_trailing_axes(tmp_path, version, order):
+    # A header extension moves vox_offset past the header; a NaN (or 0) slope means no scaling,
+    # so the stored dtype stays; trailing axes of size 1 after the third are dropped.
+    array = np.arange(4 * 3 * 2, dtype=np.int16).reshape(4, 3, 2, 1, 1) % 5
+    cls = nib.Nifti1Image if version == 1 else nib.Nifti2Image
+    img = cls(array, np.diag([0.5, 0.75, 2.0, 1.0]))
+    if order == ">":
+        img = cls(array, img.affine, header=img.header.as_byteswapped(">"))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"made by a scanner" * 7))
+    blob = img.to_bytes()
+    for slope in (float("nan"), 0.0):
+        poked = bytearray(blob)
+        offset, code, _ = (N1 if version == 1 else N2)["scl_slope"]
+        struct.pack_into(f"{order}{code}", poked, offset, slope)
+        ref_affine, _, _, ref_array = reference(bytes(poked), version)
+        vol = ours(tmp_path, bytes(poked), "x.nii.gz")
+        assert vol.array.dtype == np.int16 and vol.array.shape == (4, 3, 2)
+        np.testing.assert_array_equal(vol.array, ref_array.reshape(4, 3, 2))
+        np.testing.assert_array_equal(vol.affine, ref_affine)
+        assert vol.spacing_mm == (0.5, 0.75, 2.0)
+    header = nifti_header.parse_header(bytes(blob[:540]))
+    assert header.offset > header.header_size + 4 and header.version == version

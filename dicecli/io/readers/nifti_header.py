@@ -1,21 +1,27 @@
-"""Parse a NIfTI-1 or NIfTI-2 header from its bytes (numpy only, no nibabel).
+"""Read a NIfTI-1 or NIfTI-2 header from its bytes with nibabel's header classes.
 
-Field offsets follow the NIfTI-1 (348-byte) and NIfTI-2 (540-byte) layouts;
-the byte order is the one in which ``sizeof_hdr`` reads 348 or 540.
+nibabel is the reader of record for NIfTI: the fields, the byte order, the data
+type, the scaling and the voxel-to-world affine are those of
+:class:`nibabel.Nifti1Header` / :class:`nibabel.Nifti2Header` for the same bytes,
+with nibabel's usual repairs (``check_fix``, as ``nibabel.load`` makes them, but
+silently: no log lines on stderr):
 
-The voxel-to-world affine follows the NIfTI rules, with the repairs readers
-conventionally make to real files before using them:
+- the affine: ``sform_code`` > 0 -> the sform rows; else ``qform_code`` > 0 ->
+  the qform (quaternion b, c, d with a filled in, pixdim[1:4] as voxel size,
+  pixdim[0] = qfac flipping the third axis); else a diagonal affine from the
+  voxel sizes, first axis flipped, origin at the volume's centre
+  (``get_best_affine``);
+- xform codes outside 0..5 count as 0; qfac other than ±1 counts as 1; voxel
+  sizes of 0 count as 1 and negative ones by their absolute value;
+- ``scl_slope`` 0 or non-finite means no scaling (``get_slope_inter``).
 
-- ``sform_code`` > 0 -> the sform rows; else ``qform_code`` > 0 -> the qform
-  (quaternion b, c, d with a = sqrt(1 - b² - c² - d²), pixdim[1:4] as voxel
-  size, pixdim[0] = qfac flipping the third axis); else a diagonal affine
-  from the voxel sizes, first axis flipped, origin at the volume's centre.
-- xform codes outside 0..5 count as 0; qfac other than ±1 counts as 1;
-  voxel sizes of 0 count as 1 and negative ones by their absolute value.
+Only the header goes through nibabel: the voxels are dice's own (ISA-L inflate,
+``np.frombuffer``, streaming; see :mod:`.nifti` and :mod:`.nifti_stream`).
 
 Anything that cannot describe a single-file image (bad magic, unknown or
 unsupported data type, dim[0] outside 1..7, negative sizes, data offset inside
-the header) raises ReadError with the field at fault.
+the header, a non-finite intercept, a qform quaternion longer than 1) raises
+ReadError with the field at fault, before nibabel is asked to repair anything.
 """
 
 from __future__ import annotations
@@ -24,48 +30,51 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from nibabel.nifti1 import Nifti1Header
+from nibabel.nifti2 import Nifti2Header
+from nibabel.spatialimages import HeaderDataError
 
 from ...errors import ReadError
 
 #: Bytes that hold either header (NIfTI-2 is the longer).
 MAX_HEADER_BYTES = 540
 
-_NIFTI1 = {
-    "sizeof_hdr": ("i4", 0), "dim": (("i2", 8), 40), "datatype": ("i2", 70), "pixdim": (("f4", 8), 76),
-    "vox_offset": ("f4", 108), "scl_slope": ("f4", 112), "scl_inter": ("f4", 116), "xyzt_units": ("u1", 123),
-    "qform_code": ("i2", 252), "sform_code": ("i2", 254), "quatern": (("f4", 3), 256),
-    "qoffset": (("f4", 3), 268), "srow": (("f4", (3, 4)), 280), "magic": ("S4", 344),
-}
-_NIFTI2 = {
-    "sizeof_hdr": ("i4", 0), "magic": ("S4", 4), "datatype": ("i2", 12), "dim": (("i8", 8), 16),
-    "pixdim": (("f8", 8), 104), "vox_offset": ("i8", 168), "scl_slope": ("f8", 176), "scl_inter": ("f8", 184),
-    "qform_code": ("i4", 344), "sform_code": ("i4", 348), "quatern": (("f8", 3), 352),
-    "qoffset": (("f8", 3), 376), "srow": (("f8", (3, 4)), 400), "xyzt_units": ("i4", 500),
-}
-# version -> (header bytes, fields, magic of a single-file image, smallest data offset there,
-#             |1 - b² - c² - d²| below which the quaternion's a is taken as 0)
-_LAYOUTS = {
-    1: (348, _NIFTI1, b"n+1", 352, 3 * float(np.finfo(np.float32).eps)),
-    2: (540, _NIFTI2, b"n+2", 544, 3 * float(np.finfo(np.float64).eps)),
+# version -> (nibabel header class, header bytes, smallest data offset of a single-file image)
+_LAYOUTS: dict[int, tuple[type[Nifti1Header], int, int]] = {
+    1: (Nifti1Header, 348, 352),
+    2: (Nifti2Header, 540, 544),
 }
 
-#: NIfTI datatype code -> numpy type of the voxels a mask may hold.
-_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8", 1280: "u8"}
+#: NIfTI datatype codes of voxel types a mask may hold (u1 i2 i4 f4 f8 i1 u2 u4 i8 u8).
+_ACCEPTED = frozenset({2, 4, 8, 16, 64, 256, 512, 768, 1024, 1280})
 #: Codes of voxel types a mask cannot hold, by name for the error message.
 _REFUSED = {1: "binary (1 bit)", 32: "complex64", 128: "RGB24", 1536: "float128", 1792: "complex128",
             2048: "complex256", 2304: "RGBA32"}
 _UNIT_TO_MM = {1: 1000.0, 2: 1.0, 3: 0.001}  # xyzt_units & 7: metre, millimetre, micron
-_XFORM_CODES = range(6)
+#: Problem level above every level nibabel's checks report: check_fix repairs, never raises
+#: (the refusals are dice's own, made before with their own messages).
+_NEVER_RAISE = 100
+
+
+class _Quiet:
+    """A logger for nibabel's check_fix that drops its reports (nibabel's own logger writes them
+    to stderr, which belongs to dice's messages)."""
+
+    def log(self, level: int, msg: object, *args: object) -> None:
+        pass
+
+
+_QUIET = _Quiet()
 
 
 @dataclass(frozen=True, eq=False)
 class NiftiHeader:
     """What a reader needs from a NIfTI header.
 
-    shape: dim[1 : dim[0] + 1]. dtype: voxel type in the file's byte order.
-    offset: byte where the voxels start. zooms: voxel size per axis of ``shape``,
-    in the file's units after the repairs above; ``unit_to_mm`` converts the
-    spatial ones to mm (1.0 when the unit is mm or unknown).
+    shape: the data shape (dim[1 : dim[0] + 1]). dtype: voxel type in the file's byte
+    order. offset: byte where the voxels start. zooms: voxel size per axis of
+    ``shape``, in the file's units after the repairs above; ``unit_to_mm`` converts
+    the spatial ones to mm (1.0 when the unit is mm or unknown).
     slope, inter: scaling to apply (value = stored * slope + inter), or None when
     the file says none (slope 0, non-finite, or exactly 1 with inter 0).
     affine: 4x4 float64 voxel-to-world matrix as stored (never reoriented).
@@ -89,7 +98,7 @@ def header_version(head: bytes) -> tuple[int, str]:
         for order in ("<", ">"):
             size = int(np.frombuffer(head[:4], dtype=f"{order}i4")[0])
             for version, layout in _LAYOUTS.items():
-                if size == layout[0]:
+                if size == layout[1]:
                     return version, order
     raise ReadError(None, "not a NIfTI file (unrecognised header)")
 
@@ -97,104 +106,60 @@ def header_version(head: bytes) -> tuple[int, str]:
 def parse_header(head: bytes) -> NiftiHeader:
     """Parse the header at the start of ``head`` (at least its 348 or 540 bytes)."""
     version, order = header_version(head)
-    size, fields, single_magic, min_offset, w2_tolerance = _LAYOUTS[version]
+    klass, size, min_offset = _LAYOUTS[version]
     if len(head) < size:
         raise ReadError(None, f"truncated header ({len(head)} of {size} bytes)")
-    layout = np.dtype({
-        "names": list(fields),
-        "formats": [np.dtype(kind).newbyteorder(order) if isinstance(kind, str)
-                    else np.dtype((np.dtype(kind[0]).newbyteorder(order), kind[1])) for kind, _ in fields.values()],
-        "offsets": [offset for _, offset in fields.values()],
-        "itemsize": size,
-    })
-    h = np.frombuffer(head, dtype=layout, count=1)[0]
-    magic = bytes(h["magic"])
-    if magic != single_magic:
+    hdr = klass(binaryblock=head[:size], endianness=order, check=False)
+    magic = hdr["magic"].item()
+    if magic != klass.single_magic:
         raise ReadError(None, f"not a single-file NIfTI-{version} image (magic {magic!r}, "
-                              f"expected {single_magic!r})")
-    shape = _shape(h["dim"])
-    dtype = _dtype(int(h["datatype"]), order)
-    offset = float(h["vox_offset"])
+                              f"expected {klass.single_magic!r})")
+    _check_dim(hdr["dim"])
+    code = int(hdr["datatype"])
+    if code not in _ACCEPTED:
+        if code in _REFUSED:
+            raise ReadError(None, f"voxels of type {_REFUSED[code]}: a mask holds one real number per voxel")
+        raise ReadError(None, f"invalid header: unknown data type code {code}")
+    offset = float(hdr["vox_offset"])
     if not math.isfinite(offset) or offset < min_offset:
         raise ReadError(None, f"invalid header: voxel data offset (vox_offset) is {offset:g}, "
                               f"inside the header (voxels start at byte {min_offset} or later)")
-    offset = int(offset)
-    pixdim = np.array(h["pixdim"], dtype=np.float64)
-    spatial = np.abs(pixdim[1:4])
-    spatial[spatial == 0] = 1.0
-    pixdim[1:4] = spatial
-    qfac = pixdim[0] if pixdim[0] in (-1.0, 1.0) else 1.0
-    slope, inter = _scaling(float(h["scl_slope"]), float(h["scl_inter"]))
+    slope, inter = _scaling(hdr)
+    hdr.check_fix(logger=_QUIET, error_level=_NEVER_RAISE)  # nibabel's repairs, as nibabel.load makes them
+    shape = tuple(int(n) for n in hdr.get_data_shape())
     return NiftiHeader(
-        version=version, header_size=size, shape=shape, dtype=dtype, offset=offset,
-        zooms=tuple(float(z) for z in pixdim[1:len(shape) + 1]),
-        unit_to_mm=_UNIT_TO_MM.get(int(h["xyzt_units"]) & 7, 1.0),
-        slope=slope, inter=inter,
-        affine=_affine(h, shape, pixdim, qfac, w2_tolerance),
+        version=version, header_size=size, shape=shape, dtype=hdr.get_data_dtype(), offset=int(offset),
+        zooms=tuple(float(z) for z in hdr.get_zooms()[:len(shape)]),
+        unit_to_mm=_UNIT_TO_MM.get(int(hdr["xyzt_units"]) & 7, 1.0),
+        slope=slope, inter=inter, affine=_affine(hdr),
     )
 
 
-def _shape(dim: np.ndarray) -> tuple[int, ...]:
+def _check_dim(dim: np.ndarray) -> None:
     ndim = int(dim[0])
     if not 1 <= ndim <= 7:
         raise ReadError(None, f"invalid header: dim[0] (number of axes) is {ndim}, not 1 to 7")
     shape = tuple(int(n) for n in dim[1:ndim + 1])
     if min(shape) < 0:
         raise ReadError(None, f"invalid header: negative size in shape {shape}")
-    return shape
 
 
-def _dtype(code: int, order: str) -> np.dtype:
-    if code in _DTYPES:
-        return np.dtype(_DTYPES[code]).newbyteorder(order)
-    if code in _REFUSED:
-        raise ReadError(None, f"voxels of type {_REFUSED[code]}: a mask holds one real number per voxel")
-    raise ReadError(None, f"invalid header: unknown data type code {code}")
-
-
-def _scaling(slope: float, inter: float) -> tuple[float | None, float | None]:
-    if slope == 0 or not math.isfinite(slope):
+def _scaling(hdr: Nifti1Header) -> tuple[float | None, float | None]:
+    """nibabel's (slope, inter), None for both when the file says no scaling or the identity."""
+    try:
+        slope, inter = hdr.get_slope_inter()
+    except HeaderDataError:  # a valid slope with a non-finite intercept
+        raise ReadError(None, f"invalid header: scaling slope {float(hdr['scl_slope']):g} "
+                              f"with non-finite intercept {float(hdr['scl_inter'])}") from None
+    if slope is None or (slope == 1.0 and inter == 0.0):
         return None, None
-    if not math.isfinite(inter):
-        raise ReadError(None, f"invalid header: scaling slope {slope:g} with non-finite intercept {inter}")
-    if slope == 1.0 and inter == 0.0:
-        return None, None
-    return slope, inter
+    return float(slope), float(inter)
 
 
-def _affine(h, shape: tuple[int, ...], pixdim: np.ndarray, qfac: float, w2_tolerance: float) -> np.ndarray:
-    affine = np.eye(4)
-    if int(h["sform_code"]) in _XFORM_CODES and int(h["sform_code"]) > 0:
-        affine[:3] = np.asarray(h["srow"], dtype=np.float64)
-    elif int(h["qform_code"]) in _XFORM_CODES and int(h["qform_code"]) > 0:
-        affine[:3, :3] = _rotation(np.asarray(h["quatern"], dtype=np.float64), w2_tolerance) \
-            * (pixdim[1:4] * [1.0, 1.0, qfac])
-        affine[:3, 3] = np.asarray(h["qoffset"], dtype=np.float64)
-    else:
-        size = np.ones(3)
-        zoom = np.ones(3)
-        size[:min(3, len(shape))] = shape[:3]
-        zoom[:min(3, len(shape))] = pixdim[1:1 + min(3, len(shape))]
-        zoom[0] = -zoom[0]
-        affine[:3, :3] = np.diag(zoom)
-        affine[:3, 3] = -(size - 1) / 2.0 * zoom
-    return affine
-
-
-def _rotation(bcd: np.ndarray, w2_tolerance: float) -> np.ndarray:
-    """3x3 rotation of the unit quaternion (a, b, c, d), a >= 0 filled in from b, c, d."""
-    w2 = 1.0 - float(bcd @ bcd)
-    if abs(w2) < w2_tolerance:
-        a = 0.0
-    elif w2 < 0:
-        raise ReadError(None, f"invalid header: qform quaternion (b, c, d) = {tuple(bcd)} is longer than 1")
-    else:
-        a = math.sqrt(w2)
-    b, c, d = (float(v) for v in bcd)
-    norm = a * a + b * b + c * c + d * d
-    s = 2.0 / norm
-    return np.array([
-        [1.0 - s * (c * c + d * d), s * (b * c - a * d), s * (b * d + a * c)],
-        [s * (b * c + a * d), 1.0 - s * (b * b + d * d), s * (c * d - a * b)],
-        [s * (b * d - a * c), s * (c * d + a * b), 1.0 - s * (b * b + c * c)],
-    ])
+def _affine(hdr: Nifti1Header) -> np.ndarray:
+    """nibabel's best affine (sform, qform or the base affine), float64."""
+    try:
+        return np.asarray(hdr.get_best_affine(), dtype=np.float64)
+    except ValueError:  # the quaternion's b² + c² + d² is above 1 (fillpositive)
+        bcd = tuple(float(hdr[f"quatern_{q}"]) for q in "bcd")
+        raise ReadError(None, f"invalid header: qform quaternion (b, c, d) = {bcd} is longer than 1") from None
