@@ -51,6 +51,8 @@ _ACCEPTED = frozenset({2, 4, 8, 16, 64, 256, 512, 768, 1024, 1280})
 _REFUSED = {1: "binary (1 bit)", 32: "complex64", 128: "RGB24", 1536: "float128", 1792: "complex128",
             2048: "complex256", 2304: "RGBA32"}
 _UNIT_TO_MM = {1: 1000.0, 2: 1.0, 3: 0.001}  # xyzt_units & 7: metre, millimetre, micron
+#: xform codes nibabel knows (unknown, scanner, aligned, Talairach, MNI, template); others count as 0.
+_XFORM_CODES = frozenset(range(6))
 #: Problem level above every level nibabel's checks report: check_fix repairs, never raises
 #: (the refusals are dice's own, made before with their own messages).
 _NEVER_RAISE = 100
@@ -125,7 +127,8 @@ def parse_header(head: bytes) -> NiftiHeader:
         raise ReadError(None, f"invalid header: voxel data offset (vox_offset) is {offset:g}, "
                               f"inside the header (voxels start at byte {min_offset} or later)")
     slope, inter = _scaling(hdr)
-    hdr.check_fix(logger=_QUIET, error_level=_NEVER_RAISE)  # nibabel's repairs, as nibabel.load makes them
+    if _needs_repair(hdr):
+        hdr.check_fix(logger=_QUIET, error_level=_NEVER_RAISE)  # nibabel's repairs, as nibabel.load makes them
     shape = tuple(int(n) for n in hdr.get_data_shape())
     return NiftiHeader(
         version=version, header_size=size, shape=shape, dtype=hdr.get_data_dtype(), offset=int(offset),
@@ -133,6 +136,16 @@ def parse_header(head: bytes) -> NiftiHeader:
         unit_to_mm=_UNIT_TO_MM.get(int(hdr["xyzt_units"]) & 7, 1.0),
         slope=slope, inter=inter, affine=_affine(hdr),
     )
+
+
+def _needs_repair(hdr: Nifti1Header) -> bool:
+    """Whether nibabel's check_fix would change a field read here: voxel sizes <= 0, qfac not ±1,
+    an xform code it does not know (the checks that repair; the others only log, or test what
+    parse_header refused already). check_fix costs more than the rest of the parse, and most
+    files need none of it."""
+    pixdim = hdr["pixdim"].tolist()
+    return (pixdim[0] not in (-1.0, 1.0) or not min(pixdim[1:4]) > 0  # (NaN too: check_fix leaves it)
+            or int(hdr["qform_code"]) not in _XFORM_CODES or int(hdr["sform_code"]) not in _XFORM_CODES)
 
 
 def _check_dim(dim: np.ndarray) -> None:
