@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+from types import ModuleType
 
 import numpy as np
 
@@ -42,7 +43,7 @@ SIDECARS: dict[str, str] = {".raw": ".mhd", ".zraw": ".mhd", ".img": ".hdr"}
 SUFFIXES: tuple[str, ...] = tuple(suffix for suffix, _ in _FORMATS)
 _READERS = dict(_FORMATS)  # every suffix has at most two dots
 
-_MODULES: dict = {}  # reader modules by name, once imported
+_MODULES: dict[str, ModuleType] = {}  # reader modules by name, once imported
 
 #: Spatial axis order of each reader's arrays (see Volume.axes); numpy files say per file.
 _AXES = {"nifti": "xyz", "png": "zyx", "tiff": "zyx"}
@@ -84,7 +85,7 @@ def preload(paths) -> None:
     for path in paths:
         path = str(path)
         examples.setdefault(path[path.rfind("."):].lower(), path)
-    for name in sorted({_reader_name(p) for p in examples.values()} - {None}):
+    for name in sorted({name for p in examples.values() if (name := _reader_name(p)) is not None}):
         try:
             importlib.import_module(f".{name}", __name__)
         except ImportError:

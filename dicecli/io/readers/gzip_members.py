@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import re
 import sys
+import types
 import zlib
+from typing import Protocol
 
+inflater_module: types.ModuleType
 try:  # ISA-L inflates gzip about 2.5x faster than zlib; same bytes out
     from isal import isal_zlib as inflater_module
 except ImportError:  # pragma: no cover - platforms without an isal wheel
@@ -32,6 +35,16 @@ MAGIC = b"\x1f\x8b"
 #: Inflated bytes per step when data are only checked, not kept.
 CHECK_STEP = 1 << 20
 _CHECKSUM = re.compile(r"check|crc", re.I)  # zlib "incorrect data check", ISA-L "Incorrect checksum"
+
+
+class _Inflater(Protocol):
+    """What is used of a ``decompressobj`` (zlib's or isal_zlib's)."""
+
+    unconsumed_tail: bytes
+    unused_data: bytes
+    eof: bool
+
+    def decompress(self, data: bytes, max_length: int = ..., /) -> bytes: ...
 
 
 def _truncated() -> ReadError:
@@ -49,7 +62,7 @@ class GzipMembers:
 
     def __init__(self, stored: bytes):
         self._data = stored  # compressed bytes not yet consumed by an inflater
-        self._inflater = None  # the member being inflated; None between members
+        self._inflater: _Inflater | None = None  # the member being inflated; None between members
         self._members = 0  # members inflated to their end
         self.inflated = 0
 
@@ -87,17 +100,19 @@ class GzipMembers:
 
     def _inflate(self, size: int) -> bytes:
         """Up to ``size`` bytes of the open member; closes it at its end."""
+        inflater = self._inflater
+        assert inflater is not None, "_next_member opens a member first"
         before = len(self._data)
         try:
-            out = self._inflater.decompress(self._data, size)
+            out = inflater.decompress(self._data, size)
         except MemoryError:
             raise
         except Exception as exc:  # zlib.error, isal_zlib.error: bad data or trailer
             raise damaged(exc) from None
         self.inflated += len(out)
-        self._data = self._inflater.unconsumed_tail
-        if self._inflater.eof:
-            self._data, self._inflater = self._inflater.unused_data, None
+        self._data = inflater.unconsumed_tail
+        if inflater.eof:
+            self._data, self._inflater = inflater.unused_data, None
             self._members += 1
         elif not out and len(self._data) == before:
             raise _truncated()  # no input left to go on with, and the member is not over

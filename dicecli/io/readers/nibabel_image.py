@@ -35,12 +35,16 @@ def read(path: str) -> Volume:
     except ImportError:
         raise ReadError(path, "reading this format needs nibabel: pip install nibabel") from None
     try:
+        image: nibabel.spatialimages.SpatialImage
         if path.lower().endswith(".mgz"):
             image = nibabel.MGHImage.from_bytes(gunzip_all(read_bytes(path)))
         elif path.lower().endswith(".mgh"):  # from bytes: nibabel.load leaves a file open when it fails
             image = nibabel.MGHImage.from_bytes(read_bytes(path))
         else:
-            image = nibabel.load(path)
+            loaded = nibabel.load(path)
+            if not isinstance(loaded, nibabel.spatialimages.SpatialImage):  # .mgh and .hdr always are
+                raise ReadError(path, f"not an image with voxels ({type(loaded).__name__})")
+            image = loaded
         data = np.asanyarray(image.dataobj)
         zooms = tuple(float(z) for z in image.header.get_zooms())
         affine = np.asarray(image.affine, dtype=np.float64)
