@@ -50,6 +50,7 @@ class Alignment:
     def apply(self, array: np.ndarray, gt_shape) -> np.ndarray:
         """A view of ``array`` shaped ``gt_shape`` (single map) or (channels, *gt_shape)."""
         gt_shape = tuple(int(n) for n in gt_shape)
+        lead: tuple[int, ...]
         if self.channel_axis is not None:
             array = np.moveaxis(array, self.channel_axis, 0)
             lead = (array.shape[0],)

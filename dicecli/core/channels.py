@@ -158,7 +158,7 @@ def multilabel_counts(
             is_c = g == c
             tp[c] += np.count_nonzero(pc & is_c)
             pred[c] += np.count_nonzero(pc)
-            if soft:
+            if sums is not None:  # soft
                 p = values.astype(np.float64) / scale
                 if keep is not None:
                     p = np.where(keep, p, 0.0)

@@ -103,7 +103,7 @@ def region_counts_from_labels(gt: np.ndarray, pred: np.ndarray, regions, *, igno
         return out
     g_all, p_all = gt.reshape(-1), pred.reshape(-1)
     top = int(max(g_all.max(), p_all.max()))
-    luts = []
+    luts: list[tuple[np.ndarray, np.ndarray | None]] = []  # (labels, lookup table of them or None)
     for members in regions:
         members = np.asarray(members, dtype=np.int64)
         if top < _LUT_LIMIT:
@@ -115,8 +115,8 @@ def region_counts_from_labels(gt: np.ndarray, pred: np.ndarray, regions, *, igno
     for start in range(0, g_all.size, CHUNK_VOXELS):
         g, p = g_all[start:start + CHUNK_VOXELS], p_all[start:start + CHUNK_VOXELS]
         keep = None if ignore is None else g != ignore
-        for row, (members, lut) in enumerate(luts):
-            in_g, in_p = _membership(g, members, lut), _membership(p, members, lut)
+        for row, (members, table) in enumerate(luts):
+            in_g, in_p = _membership(g, members, table), _membership(p, members, table)
             if keep is not None:
                 in_g &= keep
                 in_p &= keep

@@ -177,9 +177,10 @@ def check_probabilities(array: np.ndarray, scale: float) -> None:
         return
     if scale == 1 and _in_unit_interval(array):
         return
+    lo: float
+    hi: float
     if array.dtype.kind in "ui":
         lo, hi = _int_range(array)
-        finite = True
     elif array.dtype.kind == "f":
         flat = array.ravel(order="K")
         lo, hi, finite, _ = _float_facts(flat)

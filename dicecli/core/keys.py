@@ -6,8 +6,13 @@ ones), so they all read "0.5", "1=0.4,liver=0.6" and "0.5,2=0.6" alike.
 
 from __future__ import annotations
 
+from typing import Callable, Iterable, TypeVar
 
-def parse_keyed(specs, *, option: str, parse_value, example: str) -> tuple[object, tuple[tuple[str, object], ...]]:
+T = TypeVar("T")
+
+
+def parse_keyed(specs: str | Iterable[str], *, option: str, parse_value: Callable[[str, str], T],
+                example: str) -> tuple[T | None, tuple[tuple[str, T], ...]]:
     """Parse ``CLASS=VALUE`` options: "0.5", "1=0.4,liver=0.6" or "0.5,2=0.6" (several specs allowed).
 
     The one parser of every per-class option (--threshold, --min-dice): returns
@@ -17,7 +22,8 @@ def parse_keyed(specs, *, option: str, parse_value, example: str) -> tuple[objec
     Raises ValueError on bad syntax, two defaults or a class given twice.
     """
     specs = [specs] if isinstance(specs, str) else list(specs)
-    default, overrides = None, {}
+    default: T | None = None
+    overrides: dict[str, T] = {}
     for spec in specs:
         parts = [p.strip() for p in str(spec).split(",")]
         if not any(parts):

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Literal
+
 import numpy as np
 
 from .score import CHUNK_VOXELS, EMPTY_BOTH_VALUES
@@ -75,7 +77,7 @@ def _sizes(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids.astype(np.int64), counts.astype(np.int64)
 
 
-def _as_ids(a: np.ndarray, order: str) -> np.ndarray:
+def _as_ids(a: np.ndarray, order: Literal["C", "F"]) -> np.ndarray:
     """A flat unsigned view of an id array in ``order`` (bool and non-negative signed ids viewed
     as unsigned of the same width; no copy when the order matches the memory layout)."""
     a = np.asarray(a)
@@ -97,7 +99,7 @@ def object_overlaps(gt: np.ndarray, pred: np.ndarray) -> Overlaps:
     """
     if gt.shape != pred.shape:
         raise ValueError(f"shapes differ: {gt.shape} vs {pred.shape}")
-    order = "F" if gt.flags.f_contiguous and pred.flags.f_contiguous and gt.ndim > 1 else "C"
+    order: Literal["C", "F"] = "F" if gt.flags.f_contiguous and pred.flags.f_contiguous and gt.ndim > 1 else "C"
     g, p = _as_ids(gt, order), _as_ids(pred, order)
     gt_ids, gt_sizes = _sizes(g)
     pred_ids, pred_sizes = _sizes(p)

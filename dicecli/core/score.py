@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Literal
+
 import numpy as np
 
 from ..errors import ValueKindError
@@ -86,7 +88,7 @@ def _unpack_counts(data: bytes, n_labels: int, n_voxels: int, n_ignored: int) ->
 
 def _flat_pair(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flatten both arrays in the same voxel order, without copying when possible."""
-    order = "F" if (gt.flags.f_contiguous and pred.flags.f_contiguous and gt.ndim > 1) else "C"
+    order: Literal["F", "C"] = "F" if (gt.flags.f_contiguous and pred.flags.f_contiguous and gt.ndim > 1) else "C"
     return gt.ravel(order=order), pred.ravel(order=order)
 
 

@@ -12,6 +12,7 @@ and |P| at every threshold: one pass, not one per threshold.
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import numpy as np
 
@@ -102,7 +103,8 @@ def threshold_counts(truth: np.ndarray, values: np.ndarray, cuts: np.ndarray,
     tp_bins = np.zeros(k + 1, dtype=np.int64)
     all_bins = np.zeros(k + 1, dtype=np.int64)
     n_truth = 0
-    order = "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C"  # no copy of a NIfTI map
+    order: Literal["F", "C"] = (  # no copy of a NIfTI map
+        "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C")
     flat_t, flat_v = truth.ravel(order=order), values.ravel(order=order)
     flat_k = None if keep is None else keep.ravel(order=order)
     search = cuts if values.dtype.kind == "f" else cuts.astype(np.float64)

@@ -107,7 +107,7 @@ def names_from_json(data) -> LabelNames:
         raise ValueError('expected a JSON object of {"name": label} (or a dataset.json with a "labels" object)')
     if all(str(k).strip().isdigit() and isinstance(v, str) for k, v in data.items()):
         data = {v: int(k) for k, v in data.items()}  # nnU-Net v1: {"1": "liver"}
-    entries = []
+    entries: list[tuple[str, tuple[int, ...], bool]] = []  # (key, labels, given as a list)
     for key, value in data.items():
         where = f"label {key!r}"
         if isinstance(value, list):
@@ -115,23 +115,23 @@ def names_from_json(data) -> LabelNames:
                 raise ValueError(f"{where}: an empty list of labels")
             entries.append((key, tuple(sorted({_label(v, where) for v in value})), True))
         else:
-            entries.append((key, _label(value, where), False))
+            entries.append((key, (_label(value, where),), False))
     ignore = None
-    names, regions = [], []
-    region_based = any(is_list and len(value) > 1 for _, value, is_list in entries)
-    for key, value, is_list in entries:
+    names: list[tuple[str, int]] = []
+    regions: list[tuple[str, tuple[int, ...]]] = []
+    region_based = any(is_list and len(labels) > 1 for _, labels, is_list in entries)
+    for key, labels, is_list in entries:
         if str(key).strip().lower() == "ignore" and not is_list:
-            ignore = value
+            ignore = labels[0]
             continue
         name = _name(key, f"label {key!r}")
-        if is_list and len(value) == 1:
-            value, is_list = value[0], False  # [3] is label 3 (a region {3} in a region-based file)
-        if is_list:
-            regions.append((name, value))
-        elif region_based and value != 0:
-            regions.append((name, (value,)))
+        # [3] is label 3 (a region {3} in a region-based file)
+        if is_list and len(labels) > 1:
+            regions.append((name, labels))
+        elif region_based and labels[0] != 0:
+            regions.append((name, labels))
         else:
-            names.append((name, value))
+            names.append((name, labels[0]))
     _check_unique(names, regions)
     for name, labels in regions:
         _check_region(name, labels)

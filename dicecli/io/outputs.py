@@ -26,7 +26,7 @@ import stat
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from ..errors import OutputError, UsageError
 from ..interrupts import deferred
@@ -89,6 +89,12 @@ class Target:
     @property
     def direct(self) -> bool:
         return self.final is None
+
+    @property
+    def file(self) -> str:
+        """``final`` of a target that is not written directly."""
+        assert self.final is not None, f"{self.path} is written directly, not replaced"
+        return self.final
 
 
 def _probe_folder(path: str, folder: str) -> None:
@@ -157,7 +163,7 @@ def check_targets(paths: Iterable[str], inputs: Iterable[str]) -> "Outputs":
     paths = list(paths)
     refuse_input_overwrite(paths, inputs)
     targets = [_target(p) for p in paths]
-    regular = [_real(t.final) for t in targets if not t.direct]
+    regular = [_real(t.final) for t in targets if t.final is not None]
     if len(regular) != len(set(regular)):
         raise UsageError("two of --json, --csv, --junit and --html name the same file")
     return Outputs(targets)
@@ -183,8 +189,8 @@ def is_input(path: str, inputs: Iterable[str]) -> bool:
 
 def _write_temp(target: Target, data: bytes) -> str:
     """Write ``data`` to a new temporary file next to the target; returns its path."""
-    folder = os.path.dirname(target.final)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target.final)}.", suffix=".tmp")
+    folder = os.path.dirname(target.file)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target.file)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -274,7 +280,7 @@ class Outputs:
             parts.append(f"{', '.join(unchanged)} left unchanged")
         return "; ".join(parts)
 
-    def commit(self, texts: dict[str, str]) -> None:
+    def commit(self, texts: Mapping[str, str | bytes]) -> None:
         """Write ``texts`` (path -> text, for every target) as one commit; OutputError on failure."""
         encoded = {t.path: encode(texts[t.path]) for t in self.targets}
         temps: dict[str, str] = {}
@@ -316,9 +322,9 @@ class Outputs:
         try:
             for t in self.targets:
                 if t.path in temps:
-                    existed = os.path.lexists(t.final)
-                    done.append((t, _backup(t.final) if existed else None, existed))
-                    os.replace(temps[t.path], t.final)
+                    existed = os.path.lexists(t.file)
+                    done.append((t, _backup(t.file) if existed else None, existed))
+                    os.replace(temps[t.path], t.file)
                     del temps[t.path]
         except OSError as exc:
             failed, failed_backup, _ = done.pop()
@@ -333,9 +339,9 @@ class Outputs:
         """Put back the previous files of renamed targets (a new file stays when there was no backup)."""
         for t, backup, existed in reversed(done):
             if backup is not None:
-                os.replace(backup, t.final)
+                os.replace(backup, t.file)
             elif not existed:
-                _remove(t.final)
+                _remove(t.file)
             else:  # no hard links here: the old content is gone, say the new one is in place
                 self.written.append(t.path)
 

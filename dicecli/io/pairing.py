@@ -162,7 +162,8 @@ def case_collisions(gt_cases, pred_cases) -> list[str]:
 
 
 def _suffix(path: str) -> str:
-    return split_suffix(os.path.basename(path))[1].lower()
+    parts = split_suffix(os.path.basename(path))
+    return "" if parts is None else parts[1].lower()
 
 
 def choose_predictions(pred_cases: dict[str, list[str]], pred_suffix: str | None = None,
