@@ -157,7 +157,7 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
             metrics["soft_dice"] = _number(run.soft_dice[0, col])
         score = ClassScore(dice=_number(run.dice[0, col]), tp=int(run.tp[0, col]), fp=int(run.fp[0, col]),
                            fn=int(run.fn[0, col]), status=str(run.status[0, col]), metrics=metrics)
-        if spacing is not None:
+        if spacing is not None and run.gt_volume_mm3 is not None and run.pred_volume_mm3 is not None:
             score = replace(score, gt_volume_mm3=_number(run.gt_volume_mm3[0, col]),
                             pred_volume_mm3=_number(run.pred_volume_mm3[0, col]))
         if run.objects is not None:

@@ -157,13 +157,18 @@ def _foreground(labels: np.ndarray) -> np.ndarray:
     return (labels != 0).view(np.uint8)
 
 
-def _objects_and_lesions(maps, settings: Settings, voxel_volume_mm3: float | None) -> dict:
-    """CaseResult fields of the object and lesion counts asked for (none unless asked)."""
-    out: dict = {}
-    if maps is not None and settings.objects:
-        out["objects"] = object_counts(*maps, settings)
-    if maps is not None and settings.lesion_wise:
-        out["lesions"] = lesion_table(*maps, settings, voxel_volume_mm3)
+def _objects_and_lesions(maps: tuple[np.ndarray, np.ndarray] | None, settings: Settings,
+                         voxel_volume_mm3: float | None) -> dict[str, PerClass | CaseBoundary]:
+    """CaseResult fields of the object and lesion counts asked for (none unless asked; the
+    caller may add the boundary field)."""
+    out: dict[str, PerClass | CaseBoundary] = {}
+    if maps is None:
+        return out
+    gt_labels, pred_labels = maps
+    if settings.objects:
+        out["objects"] = object_counts(gt_labels, pred_labels, settings)
+    if settings.lesion_wise:
+        out["lesions"] = lesion_table(gt_labels, pred_labels, settings, voxel_volume_mm3)
     return out
 
 
@@ -220,6 +225,8 @@ def _score_channels(gt_labels, stack: np.ndarray, settings: Settings) -> _Scored
     scale = channel_scale(stack, kind, pred_kind=settings.pred_kind, prob_scale=settings.prob_scale,
                           soft=settings.soft)
     meaning = Interpretation(kind, scale)
+    if scale is None:  # argmax of quantised probabilities (channel_scale refuses them for regions, multilabel, soft)
+        return _count(gt_labels, argmax_labels(stack), settings, meaning)
     ignore = settings.ignore_label
     if kind == REGIONS:
         thresholds = [settings.threshold_for(label) for label in settings.region_labels]
@@ -242,7 +249,7 @@ def _score_single(gt_labels, array: np.ndarray, settings: Settings) -> _Scored:
     labels, meaning = single_map(array, threshold=settings.threshold_for(1), pred_kind=settings.pred_kind,
                                  prob_scale=settings.prob_scale)
     scored = _count(gt_labels, labels, settings, meaning)
-    if settings.soft and meaning.kind == PROBABILITY:
+    if settings.soft and meaning.kind == PROBABILITY and meaning.scale is not None:  # a probability map has one
         scored.soft_labels = (1,)
         scored.soft_sums = soft_sums(gt_labels, array[np.newaxis], (1,), scale=meaning.scale,
                                      ignore=settings.ignore_label)
@@ -272,6 +279,8 @@ def _score_streamed(pair: Pair, settings: Settings) -> CaseResult | None:
     any file problem turns up: the caller then scores it the usual way, which also
     words every error and warning.
     """
+    if pair.pred is None:
+        return None
     try:
         gt = open_stream(pair.gt)
         pred = open_stream(pair.pred) if gt is not None else None

@@ -239,9 +239,11 @@ def _ignore_file_size_signal() -> dict:
 
 def _tolerant_stdout() -> None:
     """Text that stdout's encoding cannot carry (an undecodable file-name byte) is escaped, not fatal."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)  # io.TextIOWrapper's; not every stand-in has it
     try:
-        sys.stdout.reconfigure(errors="backslashreplace")
-    except (AttributeError, ValueError):
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    except ValueError:
         pass
 
 
@@ -744,7 +746,7 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
         return _score_checked(pairing, settings, specs, outputs, inputs, fmt=fmt, json_path=json_path,
                               csv_path=csv_path, per_case=per_case, quiet=quiet, ci=ci)
     except (KeyboardInterrupt, Interrupted) as exc:
-        exc.outputs_state = _written(outputs)
+        exc.outputs_state = _written(outputs)  # type: ignore[union-attr]  # read back by _run_command (getattr)
         raise
 
 

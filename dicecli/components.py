@@ -94,11 +94,11 @@ def dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if iterations <= 0 or not mask.any():
         return mask.copy()
-    box = []
+    bounds = []
     for axis in range(mask.ndim):
         present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(max(int(present[0]) - iterations, 0), int(present[-1]) + iterations + 1))
-    box = tuple(box)
+        bounds.append(slice(max(int(present[0]) - iterations, 0), int(present[-1]) + iterations + 1))
+    box = tuple(bounds)
     part = mask[box]
     for _ in range(iterations):
         part = _dilate_once(part)

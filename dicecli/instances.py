@@ -48,15 +48,15 @@ class PerClass:
     def take(self, classes, regions) -> dict:
         """The values of ``classes`` (ClassSpecs) in order; a class without a row gets zeros."""
         order = {name: i for i, (name, _) in enumerate(regions)}
-        index = []
+        positions = []
         for spec in classes:
             if spec.region:
-                index.append(len(self.labels) + order[spec.key])
+                positions.append(len(self.labels) + order[spec.key])
             else:
                 at = int(np.searchsorted(self.labels, spec.label))
                 found = at < len(self.labels) and self.labels[at] == spec.label
-                index.append(at if found else -1)
-        index = np.asarray(index, dtype=np.int64)
+                positions.append(at if found else -1)
+        index = np.asarray(positions, dtype=np.int64)
         out = {}
         for name, column in self.values.items():
             padded = np.concatenate([column, np.zeros((1,) + column.shape[1:], column.dtype)])

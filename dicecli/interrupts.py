@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import os
 import signal
+from types import FrameType
+from typing import Any, Callable
 
 #: The signals that stop dice.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: A signal handler as signal.signal returns it: a function, SIG_DFL / SIG_IGN, or None (not set from Python).
+Handler = Callable[[int, FrameType | None], Any] | int | None
 
 _state: dict = {"unwinding": 0, "note": None}
 
@@ -116,7 +120,7 @@ class deferred:
 
     def __enter__(self):
         self.held: list[int] = []
-        self.previous = {}
+        self.previous: dict[int, Handler] = {}
         try:
             for signum in STOP_SIGNALS:
                 if signal.getsignal(signum) is not None:

@@ -36,6 +36,7 @@ class CaseMasks:
         truth = np.isin(self.gt, members)
         if self.labels is not None:
             return truth, np.isin(self.labels, members)
+        assert self.channels is not None, "a CaseMasks holds labels or channels"
         pred = np.zeros(self.gt.shape, dtype=bool)
         for c in members:
             if c < len(self.channels):
@@ -61,6 +62,8 @@ def read_case_masks(gt_path: str, pred_path: str | None, settings: Settings) -> 
                         multilabel=settings.multilabel)
     scale = channel_scale(array, kind, pred_kind=settings.pred_kind, prob_scale=settings.prob_scale,
                           soft=settings.soft)
+    if scale is None:  # argmax of quantised probabilities (channel_scale refuses them for regions and multilabel)
+        return CaseMasks(gt_labels, argmax_labels(array), None, gt.axes)
     if kind == REGIONS:
         thresholds = [settings.threshold_for(label) for label in settings.region_labels]
         return CaseMasks(gt_labels, paint_regions(array, settings.region_labels, thresholds=thresholds,
@@ -85,7 +88,7 @@ def worst_slices(truth: np.ndarray, pred: np.ndarray) -> list[tuple[str, np.ndar
         if not score.any():
             score = (truth | pred).sum(axis=other)
         index = int(np.argmax(score))
-        take = [slice(None)] * 3
+        take: list[slice | int] = [slice(None)] * 3
         take[axis] = index
         out.append((f"axis {axis} = {index}", truth[tuple(take)], pred[tuple(take)]))
     return out

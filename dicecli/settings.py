@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -172,7 +173,8 @@ class Settings:
             put("channel_axis", int(self.channel_axis))
         if self.ignore_label is not None:
             put("ignore_label", int(self.ignore_label))
-        thresholds = (self.iou_thresholds,) if np.isscalar(self.iou_thresholds) else self.iou_thresholds
+        iou = self.iou_thresholds
+        thresholds: Iterable[Any] = (iou,) if np.isscalar(iou) else iou  # a number or numbers, before normalising
         put("iou_thresholds", tuple(dict.fromkeys(float(t) for t in thresholds)))
         put("lesion_dilation", int(self.lesion_dilation))
         put("lesion_min_volume", float(self.lesion_min_volume))
@@ -249,7 +251,7 @@ class Settings:
 
     def _check_names(self) -> None:
         """One name per label, one namespace for label names and regions."""
-        seen = {}
+        seen: dict[int, str] = {}
         for name, value in self.label_names:
             if value in seen:
                 raise UsageError(f"label {value} has two names: {seen[value]!r} and {name!r}")

@@ -102,7 +102,7 @@ def scores_from_record(doc, path: str) -> RunScores:
     """Validate a parsed JSON report and keep its Dice values."""
     if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
         raise _invalid(path, "no 'cases' list")
-    settings = doc.get("settings") if isinstance(doc.get("settings"), dict) else {}
+    settings = doc["settings"] if isinstance(doc.get("settings"), dict) else {}
     dice: dict[str, dict[str, float | None]] = {}
     classes: set[str] = set()
     for i, case in enumerate(doc["cases"]):

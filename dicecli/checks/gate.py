@@ -261,9 +261,9 @@ def check_gate(run, spec: GateSpec) -> GateVerdict:
             named[found] = bar
     checks = []
     for column, key in enumerate(run.keys):
-        bar = named.get(key, spec.default)
-        if bar is not None:
-            checks.append(_check_class(key, column, run, spec, bar))
+        class_bar = named.get(key, spec.default)
+        if class_bar is not None:
+            checks.append(_check_class(key, column, run, spec, class_bar))
     for key, bar in absent:
         checks.append(ClassCheck(key=key, statistic=spec.gate_on, bar=bar, value=None, passed=False,
                                  reason=ABSENT, metric=spec.metric))

@@ -36,7 +36,7 @@ def comparison_table(cmp: Comparison) -> Table:
                          no_wrap=name != "class")
     for c in cmp.classes:
         ci = "–" if c.ci is None else f"[{c.ci[0]:+.4f}, {c.ci[1]:+.4f}]"
-        method = {EXACT: "exact", NORMAL: "normal"}.get(c.wilcoxon.method, "–")
+        method = {EXACT: "exact", NORMAL: "normal"}.get(c.wilcoxon.method or "", "–")
         table.add_row(c.key, str(c.n), str(c.n_undefined), _f(c.mean_a), _f(c.mean_b),
                       _f(c.mean_difference, signed=True), ci, f"{c.n_better}/{c.n_worse}/{c.n_equal}",
                       _p(c.sign_p), _p(c.wilcoxon.p), method)

@@ -6,8 +6,8 @@
 - ``GITHUB_STEP_SUMMARY=FILE``: the Markdown report is appended to FILE.
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations": it would be shadowed by annotations() below (the
+# names used in annotations are all imported here, so they evaluate as written).
 from typing import Mapping
 
 from ..checks.baseline import BaselineVerdict

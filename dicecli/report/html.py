@@ -104,7 +104,7 @@ def _case_settings(settings: dict):
     from ..settings import Settings
 
     thresholds = {int(k): v for k, v in (settings.get("thresholds") or {}).items() if str(k).isdigit()}
-    return Settings(threshold=settings.get("threshold", 0.5), thresholds=thresholds,
+    return Settings(threshold=settings.get("threshold", 0.5), thresholds=tuple(thresholds.items()),
                     pred_kind=settings.get("pred_kind", "auto"), prob_scale=settings.get("prob_scale"),
                     channel_axis=settings.get("channel_axis"), multilabel=bool(settings.get("multilabel")),
                     axis_order=settings.get("axis_order", "auto"), geometry="ignore",

@@ -116,8 +116,8 @@ def render_junit(run, gate: GateVerdict | None = None, baseline: BaselineVerdict
         suite.add("dice.input", f"case {error.case or error.path}: scored",
                   error=("could not be scored: input error", error.message))
     counts = {"tests": str(len(suite.cases)), "failures": str(suite.failures), "errors": str(suite.errors)}
-    root = ET.Element("testsuites", name="dice", **counts, time="0")
-    testsuite = ET.SubElement(root, "testsuite", name="dice", **counts, skipped=str(suite.skipped), time="0")
+    root = ET.Element("testsuites", {"name": "dice", **counts, "time": "0"})
+    testsuite = ET.SubElement(root, "testsuite", {"name": "dice", **counts, "skipped": str(suite.skipped), "time": "0"})
     properties = ET.SubElement(testsuite, "properties")
     s = run.settings
     for key, value in (("metric", "hard_dice"), ("threshold", s.threshold), ("smooth", s.smooth),

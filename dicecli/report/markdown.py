@@ -52,7 +52,7 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
             row += ["", ""] if c is None else [f"{c.statistic} ≥ {bar_text(c.bar)}", "pass" if c.passed else "**FAIL**"]
         if baseline:
             d = drops.get(key)
-            if d is None or d.n == 0:
+            if d is None or d.baseline_mean is None or d.current_mean is None:  # both None when d.n == 0
                 row += ["–", "–", "" if d is None else "**FAIL** (undefined)"]
             else:
                 row += [_fmt(d.baseline_mean), f"{d.current_mean - d.baseline_mean:+.4f}", "ok" if d.passed else "**FAIL**"]

@@ -4,6 +4,7 @@ per-case fields of each class, and summaries. Undefined values are None, never N
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..core.objects import OBJECT_SCORES
 
@@ -57,7 +58,7 @@ def object_settings(settings) -> dict:
 def case_class_fields(run, row: int) -> list[dict]:
     """Per class of case ``row`` (in column order): its "instances" (a record per IoU threshold)
     and "lesion_dice" / "lesions" fields; empty dicts when neither was asked for."""
-    out = [{} for _ in run.classes]
+    out: list[dict[str, Any]] = [{} for _ in run.classes]
     o = run.objects
     if o is not None:
         n_gt, n_pred = o.n_gt[row].tolist(), o.n_pred[row].tolist()
@@ -88,7 +89,7 @@ def lesion_counts(lesions, row, col) -> dict:
 def summary_class_fields(run, col: int) -> dict:
     """Summary fields of class ``col``: per IoU threshold the summed counts and the statistics of
     every score; the lesion-wise Dice statistics and summed lesion counts."""
-    out = {}
+    out: dict[str, Any] = {}
     o = run.objects
     if o is not None:
         n_gt, n_pred = int(o.n_gt[:, col].sum()), int(o.n_pred[:, col].sum())
@@ -117,7 +118,7 @@ def csv_columns(run) -> tuple[str, ...]:
 
 def csv_cells(fields: dict) -> dict:
     """The CSV cells of one class's fields (from case_class_fields), by column name."""
-    out = {}
+    out: dict[str, Any] = {}
     records = fields.get("instances")
     if records:
         out.update(obj_n_gt=records[0]["n_gt"], obj_n_pred=records[0]["n_pred"])

@@ -89,6 +89,7 @@ def object_table(run: Evaluation) -> Table:
     """Objects per class and IoU threshold: summed counts, pooled scores and per-case means (an
     AP-style table when several thresholds are given)."""
     o = run.objects
+    assert o is not None, "the object table of a run without --objects"
     table = Table(title=f"Objects matched one-to-one at IoU ≥ t over {len(run.cases)} case(s)", box=box.SIMPLE_HEAD,
                   title_justify="left")
     for name in ("class", "IoU ≥", "gt", "pred", "TP", "FP", "FN", "precision", "recall", "F1", "SQ", "PQ",
@@ -111,6 +112,7 @@ def object_table(run: Evaluation) -> Table:
 def lesion_table(run: Evaluation) -> Table:
     """Lesion-wise Dice per class: lesion counts summed over cases, per-case statistics, pooled."""
     les = run.lesions
+    assert les is not None, "the lesion table of a run without --lesion-wise"
     table = Table(title=f"Lesion-wise Dice over {len(run.cases)} case(s)", box=box.SIMPLE_HEAD, title_justify="left")
     for name in ("class", "lesions", "detected", "missed", "FP", "left out", "n", "mean", "median", "pooled"):
         table.add_column(name, justify="left" if name == "class" else "right")

@@ -81,7 +81,7 @@ def worst_listed(c: ClassCheck) -> tuple[tuple[str, float], ...]:
     """The cases to show for a failing class: its lowest cases (under "cases": failing ones only)."""
     if c.statistic == "cases":
         sign = -1.0 if c.metric in MAX_METRICS else 1.0
-        failing = sorted((sign * f.dice, f.case) for f in c.failing_cases)
+        failing = sorted((sign * f.dice, f.case) for f in c.failing_cases if f.dice is not None)  # all defined
         return tuple((name, sign * value) for value, name in failing[:MAX_WORST])
     return c.worst
 

@@ -122,18 +122,19 @@ def _maps(case: str, gt_path: str, pred_path: str, settings: Settings):
             check_probabilities(array, scale)
             return [(names.get(1, "1"), gt_labels == 1, array, scale)], keep
         # every channel is swept as a thresholded map: values are probabilities (over a scale)
-        scale = channel_scale(array, MULTILABEL, pred_kind=settings.pred_kind, prob_scale=settings.prob_scale)
+        channels_scale = channel_scale(array, MULTILABEL, pred_kind=settings.pred_kind,
+                                       prob_scale=settings.prob_scale)
         maps = []
         if settings.reads_region_channels(array.shape[0]):
             for (name, members), channel in zip(settings.regions, array, strict=False):
-                maps.append((name, np.isin(gt_labels, np.asarray(members)), channel, scale))
+                maps.append((name, np.isin(gt_labels, np.asarray(members)), channel, channels_scale))
             return maps, keep
         for c in range(array.shape[0]):
             if c == 0 and not settings.include_background:
                 continue
             if settings.labels is not None and c not in settings.labels:
                 continue
-            maps.append((names.get(c, str(c)), gt_labels == c, array[c], scale))
+            maps.append((names.get(c, str(c)), gt_labels == c, array[c], channels_scale))
         return maps, keep
     except InputError as exc:
         raise type(exc)(exc.path or pred_path, exc.reason) from None

@@ -31,7 +31,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Generator, Sequence
 
 from ..interrupts import deferred, worker_signals
 
@@ -269,7 +269,8 @@ def _wait(workers: list[_Worker], timeout: float | None = None) -> set:
 
 
 def ordered_map(function: Callable, items: Sequence, *, jobs: int, batch: int = 1,
-                initializer: Callable[[], None] | None = None, context=None, local: bool = False) -> Iterator:
+                initializer: Callable[[], object] | None = None, context=None,
+                local: bool = False) -> Generator[Any, None, None]:
     """Yield ``function(item)`` for every item, in order, computed on ``jobs`` processes.
 
     An item whose worker died is yielded as a :class:`Lost`; an exception raised by
