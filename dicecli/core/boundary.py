@@ -224,6 +224,7 @@ def distance_metrics(s: Surfaces, *, convention: str = "voxel") -> dict[str, flo
     hd = float(max(a.max(), b.max()))
     if convention == "deepmind":
         wa, wb = s.gt_sizes, s.pred_sizes
+        assert wa is not None and wb is not None, "surfel surfaces carry their sizes"
         return {"hd": hd,
                 "hd95": max(_weighted_percentile(a, wa, PERCENT), _weighted_percentile(b, wb, PERCENT)),
                 "assd": float((np.sum(a * wa) + np.sum(b * wb)) / (np.sum(wa) + np.sum(wb))),
@@ -240,6 +241,7 @@ def distance_metrics(s: Surfaces, *, convention: str = "voxel") -> dict[str, flo
 
 def nsd_parts(s: Surfaces, *, tolerance_mm: float) -> tuple[float, float]:
     """(surfel size within ``tolerance_mm`` of the other surface, total surfel size), both masks together."""
+    assert s.gt_sizes is not None and s.pred_sizes is not None, "surfel surfaces carry their sizes"
     near = np.sum(s.gt_sizes[s.gt_to_pred <= tolerance_mm]) + np.sum(s.pred_sizes[s.pred_to_gt <= tolerance_mm])
     return float(near), float(np.sum(s.gt_sizes) + np.sum(s.pred_sizes))
 

@@ -53,7 +53,7 @@ def _boxes(gt: np.ndarray, pred: np.ndarray, classes) -> list[tuple[slice, ...] 
     g, p = flat_g[where], flat_p[where]
     shape = gt.shape
     strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
-    out = []
+    out: list[tuple[slice, ...] | None] = []
     for members in classes:
         if len(members) == 1:
             hit = (g == members[0]) | (p == members[0])

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +129,8 @@ def _fan_vertex(code: int, cycle) -> int:
 @lru_cache(maxsize=1)
 def _triangle_normals_3d() -> tuple[np.ndarray, np.ndarray]:
     """(codes of each triangle, its area vector in voxel units: half the cross product of two sides)."""
-    codes, corners = [], []
+    codes: list[int] = []
+    corners: Any = []  # the triangles' corners (a list), then their array
     for code in range(256):
         folded = 255 - code if bin(code).count("1") > 4 else code
         for cycle in _polygons(folded):
