@@ -140,7 +140,7 @@ def case_records(run: Evaluation) -> list[dict]:
     for row, case in enumerate(run.cases):
         columns = {name: table[row] for name, table in tables.items()}
         if case.voxel_volume_mm3 is not None:  # volumes only where the spacing is known
-            gt_mm3, pred_mm3 = run.gt_volume_mm3[row].tolist(), run.pred_volume_mm3[row].tolist()
+            gt_mm3, pred_mm3 = run.gt_volume_mm3[row].tolist(), run.pred_volume_mm3[row].tolist()  # type: ignore[index]  # set: spacing known
             columns.update(gt_volume_mm3=[volume_mm3(v) for v in gt_mm3], pred_volume_mm3=[volume_mm3(v) for v in pred_mm3],
                            gt_volume_ml=[volume_ml(v) for v in gt_mm3], pred_volume_ml=[volume_ml(v) for v in pred_mm3])
         names = list(columns)

@@ -18,7 +18,7 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Callable, Iterable
+from typing import Any, Callable, Generator, Iterable
 
 import numpy as np
 
@@ -134,7 +134,7 @@ def _score_all(pairs: list[Pair], settings: Settings, progress: Callable[[], Non
 
 
 def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int, *, local: bool = False,
-                      case_s: float | None = None) -> Iterable:
+                      case_s: float | None = None) -> Generator[Any, None, None]:
     """Outcomes of ``pairs`` scored on ``jobs`` workers (and in this process too when ``local``);
     case_s: the time a case takes, when known (sets the batch size)."""
     batch = _batch(len(pairs), jobs + local, case_s)
@@ -142,7 +142,7 @@ def _score_on_workers(pairs: list[Pair], settings: Settings, jobs: int, *, local
                        initializer=keep_freed_memory, local=local)
 
 
-def _score_here_first(pairs: list[Pair], settings: Settings, jobs: int) -> Iterable:
+def _score_here_first(pairs: list[Pair], settings: Settings, jobs: int) -> Generator[Any, None, None]:
     """Score cases in this process, timing each; once the cases left would take long enough here
     to pay for starting workers, share them between ``jobs`` - 1 workers and this process, which
     would otherwise only wait (same order, same outcomes). A short run never starts a worker; a
@@ -304,7 +304,7 @@ def _class_tables(results: list[CaseResult], counts: RunCounts, classes, regions
     region_cols = [(i, order[c.key]) for i, c in enumerate(classes) if c.region]
     if region_cols and results:
         cols, rows = (list(v) for v in zip(*region_cols))
-        stacked = np.stack([r.region_counts for r in results])  # (cases, regions, 3)
+        stacked = np.stack([r.region_counts for r in results])  # type: ignore[misc]  # (cases, regions, 3): set with regions
         for k, table in enumerate(tables):
             table[:, cols] = stacked[:, rows, k]
     return tables

@@ -91,7 +91,7 @@ def record_result(record: dict):
     ints = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
     counts = CaseCounts(labels=ints(c["labels"]), tp=ints(c["tp"]), fp=ints(c["fp"]), fn=ints(c["fn"]),
                         n_voxels=int(c["n_voxels"]), n_ignored=int(c["n_ignored"]),
-                        joint=None if c["joint"] is None else tuple(ints(a) for a in c["joint"]))
+                        joint=None if c["joint"] is None else tuple(ints(a) for a in c["joint"]))  # type: ignore[arg-type]  # the 3 saved
     if data.get("region_counts") is not None:
         data["region_counts"] = ints(data["region_counts"]).reshape(-1, 3)
     if data.get("soft_sums") is not None:
