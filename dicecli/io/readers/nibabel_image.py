@@ -42,7 +42,7 @@ def read(path: str) -> Volume:
             image = nibabel.MGHImage.from_bytes(read_bytes(path))
         else:
             loaded = nibabel.load(path)
-            if not isinstance(loaded, nibabel.spatialimages.SpatialImage):  # .mgh and .hdr always are
+            if not isinstance(loaded, nibabel.spatialimages.SpatialImage):  # an Analyze .hdr always is
                 raise ReadError(path, f"not an image with voxels ({type(loaded).__name__})")
             image = loaded
         data = np.asanyarray(image.dataobj)
