@@ -1,18 +1,31 @@
-"""Peak memory of `dice score -j 1` on one large pair, against the bytes of the decoded pair.
+"""Peak memory of `dice score -j 1` on one large pair, against the bytes of the decoded pair;
+or (--cases) of the client on a simulated run of many small cases.
 
     python benchmarks/memory.py                 # 1024 x 1024 x 512 uint8 (1 GiB per pair)
     python benchmarks/memory.py --shape 512x512x256
     python benchmarks/memory.py --dtype int16    # any label dtype: uint8, int16, uint16, float32, float64
+    python benchmarks/memory.py --cases 10000,100000   # simulated runs, JSON + CSV files and JSON on stdout
 
-Writes the pair (seeded boxes, as .nii.gz) under benchmarks/data/, runs dice in a child
+Pair mode writes the pair (seeded boxes, as .nii.gz) under benchmarks/data/, runs dice in a child
 process through bench.py's launcher (a fresh small process that forks it, so this script's
 own memory never counts) and reports its peak RSS. Target: under 2.5 GB for the default shape.
+
+Cases mode runs the real `dice score` command in a child process, with the pairing and the
+scoring of a case replaced by stand-ins (N pairs of made-up paths; each case "scores" to the
+counts of a 64x64 image with labels 0, 1 and 2): what remains is all the client does per case
+(keep its record, aggregate, write the reports). The child reports its RSS once the pairing
+exists (the run's input) and its peak RSS (ru_maxrss) at the end; the growth is their difference.
+Per-case memory is the slope of the growth between the smallest and largest run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -37,13 +50,105 @@ def make_pair(folder: Path, shape: tuple[int, int, int], dtype: str = "uint8") -
         nib.save(nib.Nifti1Image(volume, np.diag([0.5, 0.5, 0.5, 1.0])), str(folder / side / "big.nii.gz"))
 
 
+def _current_rss_kib() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def fake_case(pair, settings=None):
+    """What scoring a 64x64 label image with labels 0, 1 (and 2 in two cases of three) returns,
+    made up from the case's number: varied counts, so the reports hold varied numbers."""
+    from dicecli.case import CaseResult
+    from dicecli.core.score import CaseCounts
+
+    i = int(pair.case.rsplit("_", 1)[1])
+    labels = np.array([0, 1, 2] if i % 3 else [0, 1], dtype=np.int64)
+    tp = np.array([3000 + i % 97, 400 + i % 89, 200 + i % 61][:len(labels)], dtype=np.int64)
+    fp = np.array([50 + i % 13, 30 + i % 7, i % 5][:len(labels)], dtype=np.int64)
+    fn = np.array([40 + i % 11, 20 + i % 17, i % 3][:len(labels)], dtype=np.int64)
+    return CaseResult(case=pair.case, gt=pair.gt, pred=pair.pred, counts=CaseCounts(labels, tp, fp, fn, 4096),
+                      pred_kind="labels")
+
+
+def simulate_child(n_cases: int, out_dir: str, extra: list[str]) -> int:
+    """Run `dice score` in this process on ``n_cases`` simulated cases; print "rss_after_pairing_kib
+    peak_rss_kib exit_status"."""
+    import dicecli.io.pairing as pairing_module
+    import dicecli.run.evaluate as evaluate_module
+    from dicecli.cli import main as command
+    from dicecli.io.pairing import Pair, Pairing
+
+    width = len(str(n_cases))
+    pairing = Pairing(pairs=tuple(Pair(f"case_{i:0{width}d}", f"/sim/gt/case_{i:0{width}d}.png",
+                                       f"/sim/pred/case_{i:0{width}d}.png") for i in range(n_cases)))
+    pairing_module.pair_paths = lambda gt, pred, **layout: pairing
+    evaluate_module.score_pair = fake_case
+    base = _current_rss_kib()
+    args = ["score", out_dir, out_dir, "-j", "1", "-q", "--json", os.path.join(out_dir, "run.json"),
+            "--csv", os.path.join(out_dir, "run.csv"), *extra]
+    try:
+        command(args, prog_name="dice")
+        status = 0
+    except SystemExit as exc:
+        status = exc.code or 0
+    sys.stdout.flush()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    os.write(2, f"MEMORY {base} {peak} {status}\n".encode())
+    return 0
+
+
+def simulated_run(n_cases: int, extra: list[str] = ("--format", "json")) -> tuple[int, int, float]:
+    """(RSS after pairing, peak RSS) in KiB of a simulated run of ``n_cases`` cases (in a fresh child
+    process; its stdout goes to /dev/null), and its wall time."""
+    import time
+
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, __file__, "--simulate-child", str(n_cases), out, *extra],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wall = time.perf_counter() - started
+    lines = [line for line in done.stderr.splitlines() if line.startswith("MEMORY ")]
+    if done.returncode or not lines or lines[-1].split()[3] != "0":
+        raise ChildFailed(f"simulated run of {n_cases} cases failed:\n{done.stderr[-2000:]}")
+    base, peak = (int(v) for v in lines[-1].split()[1:3])
+    return base, peak, wall
+
+
+def cases_mode(sizes: list[int], repeats: int) -> int:
+    import statistics
+
+    print(f"command: {sys.executable} {__file__} --cases {','.join(map(str, sizes))} --repeats {repeats}")
+    print("simulated `dice score -j 1 -q --json F --csv F --format json` (stdout to /dev/null); medians of "
+          f"{repeats} run(s)")
+    growth = {}
+    for n in sizes:
+        runs = [simulated_run(n) for _ in range(repeats)]
+        base = statistics.median(r[0] for r in runs)
+        peak = statistics.median(r[1] for r in runs)
+        wall = statistics.median(r[2] for r in runs)
+        growth[n] = peak - base
+        print(f"{n:>9,} cases: RSS after pairing {base / 1024:7.1f} MiB, peak {peak / 1024:7.1f} MiB, "
+              f"growth {(peak - base) / 1024:7.1f} MiB, {wall:.1f} s")
+    if len(sizes) > 1:
+        lo, hi = min(sizes), max(sizes)
+        per_case = (growth[hi] - growth[lo]) * 1024 / (hi - lo)
+        print(f"per case (growth slope {lo:,} -> {hi:,}): {per_case:.0f} bytes")
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--simulate-child":
+        return simulate_child(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", default="1024x1024x512", help="XxYxZ of the pair")
     parser.add_argument("--dtype", default="uint8", choices=["uint8", "int16", "uint16", "float32", "float64"],
                         help="voxel type of the label maps")
     parser.add_argument("--limit-gb", type=float, default=2.5, help="peak RSS target in GB")
+    parser.add_argument("--cases", help="simulated runs of these numbers of cases (comma-separated) instead")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per size in --cases mode (medians)")
     args = parser.parse_args()
+    if args.cases:
+        return cases_mode([int(n) for n in args.cases.split(",")], args.repeats)
     shape = tuple(int(n) for n in args.shape.split("x"))
     suffix = "" if args.dtype == "uint8" else f"_{args.dtype}"
     folder = HERE / "data" / f"memory_{args.shape}{suffix}"
