@@ -855,17 +855,21 @@ def _json_extras(checks: Checks) -> dict:
 
 
 def _render(run, checks: Checks, *, fmt, json_path, csv_path, junit_path, html_path) -> dict[str, str]:
-    """The text of every report the run needs (for files and stdout), by kind."""
+    """The text of every report the run needs (for files and stdout), by kind. JSON and CSV are
+    Chunks, made piece by piece as they are written (a run can have 100,000 cases)."""
+    from .io.outputs import Chunks
+
     gate, baseline = checks.gate, checks.baseline
     texts = {}
     if json_path or fmt == "json":
-        from .report.json_report import render_json
+        from .report.json_report import json_chunks
 
-        texts["json"] = render_json(run, **_json_extras(checks))
+        extras = _json_extras(checks)
+        texts["json"] = Chunks(lambda: json_chunks(run, **extras))
     if csv_path or fmt == "csv":
-        from .report.csv_report import render_csv
+        from .report.csv_report import csv_chunks
 
-        texts["csv"] = render_csv(run)
+        texts["csv"] = Chunks(lambda: csv_chunks(run))
     if junit_path:
         from .report.junit import render_junit
 
@@ -900,11 +904,12 @@ def _emit(run, outputs, checks: Checks, *, fmt, json_path, csv_path, junit_path,
     return failure
 
 
-def _stdout_report(run, text: str | None, per_case: bool) -> None:
+def _stdout_report(run, text, per_case: bool) -> None:
     if text is not None:
-        from .io.outputs import encode
+        from .io.outputs import Chunks, encode
 
-        click.echo(encode(text), nl=False)  # the very bytes the output file gets
+        for piece in text if isinstance(text, Chunks) else (text,):
+            click.echo(encode(piece), nl=False)  # the very bytes the output file gets
         return
     from .report.table import print_table
 

@@ -388,7 +388,8 @@ def statuses(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     """Status per score: ok, both_empty, gt_empty (|G| = 0 < |P|) or pred_empty."""
     gt_size = np.asarray(tp) + np.asarray(fn)
     pred_size = np.asarray(tp) + np.asarray(fp)
-    out = np.full(np.shape(gt_size), OK, dtype=object)
+    out = np.empty(np.shape(gt_size), dtype=object)
+    out.fill(OK)  # the one string in every cell (np.full would make a new string per cell)
     out[(gt_size == 0) & (pred_size > 0)] = GT_EMPTY
     out[(pred_size == 0) & (gt_size > 0)] = PRED_EMPTY
     out[(gt_size == 0) & (pred_size == 0)] = BOTH_EMPTY

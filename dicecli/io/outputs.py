@@ -187,13 +187,14 @@ def is_input(path: str, inputs: Iterable[str]) -> bool:
     return _real(path) in _real_all(inputs)
 
 
-def _write_temp(target: Target, data: bytes) -> str:
-    """Write ``data`` to a new temporary file next to the target; returns its path."""
+def _write_temp(target: Target, data) -> str:
+    """Write ``data`` (bytes, or pieces of bytes) to a new temporary file next to the target; returns its path."""
     folder = os.path.dirname(target.file)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target.file)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in _pieces(data):
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         umask = os.umask(0)
@@ -211,16 +212,18 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _write_direct(target: Target, data: bytes) -> None:
+def _write_direct(target: Target, data) -> None:
     """Write to a non-regular target as it is: a descriptor of ours, a device or a FIFO."""
     if target.fd is not None:
         for stream in (sys.stdout, sys.stderr):  # what dice printed before comes first
             stream.flush()
-        _write_all(target.fd, data)
+        for piece in _pieces(data):
+            _write_all(target.fd, piece)
         return
     fd = os.open(target.path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        _write_all(fd, data)
+        for piece in _pieces(data):
+            _write_all(fd, piece)
     finally:
         os.close(fd)
 
@@ -280,9 +283,11 @@ class Outputs:
             parts.append(f"{', '.join(unchanged)} left unchanged")
         return "; ".join(parts)
 
-    def commit(self, texts: Mapping[str, str | bytes]) -> None:
-        """Write ``texts`` (path -> text, for every target) as one commit; OutputError on failure."""
-        encoded = {t.path: encode(texts[t.path]) for t in self.targets}
+    def commit(self, texts: Mapping[str, "str | bytes | Chunks"]) -> None:
+        """Write ``texts`` (path -> text, for every target) as one commit; OutputError on failure.
+        A text is a str or bytes, or an iterable of them (Chunks): written piece by piece as it
+        is made, so a long report never exists whole in memory."""
+        encoded = {t.path: texts[t.path] if _chunked(texts[t.path]) else encode(texts[t.path]) for t in self.targets}
         temps: dict[str, str] = {}
         try:
             for t in self.targets:
@@ -344,6 +349,30 @@ class Outputs:
                 _remove(t.file)
             else:  # no hard links here: the old content is gone, say the new one is in place
                 self.written.append(t.path)
+
+
+class Chunks:
+    """A report made piece by piece: each iteration calls ``make()`` anew for an iterable of str
+    (or bytes) pieces, so one report can go to a file and to stdout without being kept."""
+
+    def __init__(self, make) -> None:
+        self.make = make
+
+    def __iter__(self):
+        return iter(self.make())
+
+
+def _chunked(text) -> bool:
+    return not isinstance(text, (str, bytes))
+
+
+def _pieces(data):
+    """The encoded pieces of ``data``: bytes or str as one piece, an iterable piece by piece."""
+    if not _chunked(data):
+        yield encode(data)
+        return
+    for piece in data:
+        yield encode(piece)
 
 
 def encode(text: str | bytes) -> bytes:

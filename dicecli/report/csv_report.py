@@ -17,7 +17,7 @@ import io
 from .object_records import csv_cells, csv_columns, has_objects
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
     from ..run.evaluate import Evaluation
-from .records import case_records
+from .records import iter_case_records
 
 COLUMNS = ("case", "class", "dice", "tp", "fp", "fn", "status", "gt", "pred", "pred_kind")
 VOLUME_COLUMNS = ("gt_volume_mm3", "pred_volume_mm3", "gt_volume_ml", "pred_volume_ml")
@@ -30,23 +30,38 @@ def _cell(value) -> str:
 def columns(run: Evaluation) -> tuple[str, ...]:
     """The header: the fixed columns, then requested metrics, soft Dice and volumes."""
     extra = tuple(run.metrics) + (("soft_dice",) if run.soft_dice is not None else ())
-    spacing_known = any(c.voxel_volume_mm3 is not None for c in run.cases)
+    spacing_known = any(v is not None for v in run.cases.values("voxel_volume_mm3"))
     return COLUMNS + extra + (VOLUME_COLUMNS if spacing_known else ()) + csv_columns(run)
 
 
-def render_csv(run: Evaluation) -> str:
-    """The run's per-case scores as CSV text (full float precision, '\\n' line ends)."""
+#: Cases whose rows make one chunk of CSV text.
+CHUNK_CASES = 1024
+
+
+def csv_chunks(run: Evaluation):
+    """The run's per-case scores as CSV text (full float precision, '\\n' line ends), as strings of
+    CHUNK_CASES cases' rows each, made as they are consumed (never the whole text at once)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = columns(run)
     writer.writerow(header)
     tail = header[len(COLUMNS):]
-    for case in case_records(run):
+    objects = has_objects(run)
+    for i, case in enumerate(iter_case_records(run), start=1):
         for key, score in case["classes"].items():
-            if has_objects(run):
+            if objects:
                 score = {**score, **csv_cells(score)}
             dice = "" if score["dice"] is None else repr(score["dice"])
             writer.writerow((case["case"], key, dice, score["tp"], score["fp"], score["fn"],
                              score["status"], case["gt"], case["pred"] or "", case["pred_kind"])
                             + tuple(_cell(score.get(name)) for name in tail))
-    return buffer.getvalue()
+        if i % CHUNK_CASES == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def render_csv(run: Evaluation) -> str:
+    """The run's per-case scores as CSV text (full float precision, '\\n' line ends)."""
+    return "".join(csv_chunks(run))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
     from ..run.evaluate import Evaluation
-from .records import run_record
+from .records import LazyRows, run_record
 
 #: Objects at this depth or deeper are one line (the document itself is depth 0); arrays are
 #: indented only above depth 2, and each of their members is one line.
@@ -24,34 +24,58 @@ _compact = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
 _key = json.encoder.encode_basestring  # what the encoder uses for strings with ensure_ascii=False
 
 
+#: Characters of JSON text gathered before a chunk is handed to the writer.
+CHUNK_CHARS = 1 << 16
+
+
 def _is_container(value) -> bool:
-    return isinstance(value, (dict, list, tuple))
+    return isinstance(value, (dict, list, tuple, LazyRows))
 
 
-def _render(value, depth: int, out: list[str]) -> None:
-    """Append the text of ``value`` to ``out``: objects and arrays that hold containers are indented
-    above their line depth, one member per line; everything else is one compact line."""
+def _render(value, depth: int):
+    """The text of ``value`` in pieces: objects and arrays that hold containers are indented above
+    their line depth, one member per line; everything else is one compact line. A LazyRows (an
+    array of records) is written member by member as its records are made."""
     is_dict = isinstance(value, dict)
-    members = value.values() if is_dict else value if _is_container(value) else ()
-    if depth >= (OBJECT_LINE_DEPTH if is_dict else ARRAY_LINE_DEPTH) or not any(map(_is_container, members)):
-        out.append(_compact(value))
+    if isinstance(value, LazyRows):
+        holds_containers = len(value) > 0  # its members are records
+    else:
+        members = value.values() if is_dict else value if _is_container(value) else ()
+        holds_containers = any(map(_is_container, members))
+    if depth >= (OBJECT_LINE_DEPTH if is_dict else ARRAY_LINE_DEPTH) or not holds_containers:
+        yield _compact(list(value) if isinstance(value, LazyRows) else value)
         return
     pad = "  " * (depth + 1)
     if not is_dict:
-        out.append("[\n" + ",\n".join(pad + _compact(member) for member in value) + "\n" + "  " * depth + "]")
+        for i, member in enumerate(value):
+            yield ("[\n" if i == 0 else ",\n") + pad + _compact(member)
+        yield "\n" + "  " * depth + "]"
         return
-    out.append("{\n")
+    yield "{\n"
     for i, (key, member) in enumerate(value.items()):
-        out.append(("" if i == 0 else ",\n") + pad + _key(str(key)) + ": ")
+        yield ("" if i == 0 else ",\n") + pad + _key(str(key)) + ": "
         if depth + 1 >= OBJECT_LINE_DEPTH or not _is_container(member):
-            out.append(_compact(member))  # the common case, without a call per member
+            yield _compact(list(member) if isinstance(member, LazyRows) else member)  # the common case
         else:
-            _render(member, depth + 1, out)
-    out.append("\n" + "  " * depth + "}")
+            yield from _render(member, depth + 1)
+    yield "\n" + "  " * depth + "}"
+
+
+def json_chunks(run: Evaluation, **record_options):
+    """The run's JSON document (ending in a newline) as a sequence of strings of about CHUNK_CHARS
+    each, made as they are consumed: the cases' records are made a block at a time, never the whole
+    document at once (options: see run_record)."""
+    pieces, size = [], 0
+    for piece in _render(run_record(run, lazy=True, **record_options), 0):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= CHUNK_CHARS:
+            yield "".join(pieces)
+            pieces, size = [], 0
+    pieces.append("\n")
+    yield "".join(pieces)
 
 
 def render_json(run: Evaluation, **record_options) -> str:
     """The run as a JSON document ending in a newline (options: see run_record)."""
-    out: list[str] = []
-    _render(run_record(run, **record_options), 0, out)
-    return "".join(out) + "\n"
+    return "".join(json_chunks(run, **record_options))

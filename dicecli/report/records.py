@@ -127,19 +127,40 @@ def _number_rows(table) -> list[list]:
     return rows
 
 
+#: Cases whose records are made from one slice of the tables at a time (bounds the Python objects
+#: alive at once whatever the number of cases).
+BLOCK_CASES = 1024
+#: Fields of a case record taken from the run's cases, in record order.
+_CASE_FIELDS = ("case", "gt", "pred", "pred_kind", "prob_scale", "axes_reversed", "n_voxels", "n_ignored",
+                "voxel_volume_mm3", "boundary")
+
+
 def case_records(run: Evaluation) -> list[dict]:
-    """One record per case, each with a record per class (built from whole tables: runs can have
-    tens of thousands of cases or of classes)."""
-    out = []
+    """One record per case, each with a record per class (see iter_case_records)."""
+    return list(iter_case_records(run))
+
+
+def iter_case_records(run: Evaluation, block: int = BLOCK_CASES):
+    """One record per case, in case order, each with a record per class: made from the tables
+    ``block`` cases at a time (runs can have 100,000 cases or tens of thousands of classes, and a
+    writer streams the records: only one block's records exist at once)."""
+    for start in range(0, len(run.cases), block):
+        yield from _case_block(run, start, min(start + block, len(run.cases)))
+
+
+def _case_block(run: Evaluation, start: int, stop: int):
     keys = run.keys
-    tables = {"dice": _number_rows(run.dice), "tp": run.tp.tolist(), "fp": run.fp.tolist(), "fn": run.fn.tolist(),
-              "status": run.status.tolist()}
-    tables.update((name, _number_rows(table)) for name, table in run.metrics.items())
+    rows = slice(start, stop)
+    tables = {"dice": _number_rows(run.dice[rows]), "tp": run.tp[rows].tolist(), "fp": run.fp[rows].tolist(),
+              "fn": run.fn[rows].tolist(), "status": run.status[rows].tolist()}
+    tables.update((name, _number_rows(table[rows])) for name, table in run.metrics.items())
     if run.soft_dice is not None:
-        tables["soft_dice"] = _number_rows(run.soft_dice)
-    for row, case in enumerate(run.cases):
-        columns = {name: table[row] for name, table in tables.items()}
-        if case.voxel_volume_mm3 is not None:  # volumes only where the spacing is known
+        tables["soft_dice"] = _number_rows(run.soft_dice[rows])
+    cases = run.cases
+    info = {name: cases.values(name, start, stop) for name in _CASE_FIELDS}
+    for i, row in enumerate(range(start, stop)):
+        columns = {name: table[i] for name, table in tables.items()}
+        if info["voxel_volume_mm3"][i] is not None:  # volumes only where the spacing is known
             gt_mm3, pred_mm3 = run.gt_volume_mm3[row].tolist(), run.pred_volume_mm3[row].tolist()  # type: ignore[index]  # set: spacing known
             columns.update(gt_volume_mm3=[volume_mm3(v) for v in gt_mm3], pred_volume_mm3=[volume_mm3(v) for v in pred_mm3],
                            gt_volume_ml=[volume_ml(v) for v in gt_mm3], pred_volume_ml=[volume_ml(v) for v in pred_mm3])
@@ -148,16 +169,30 @@ def case_records(run: Evaluation) -> list[dict]:
         if has_objects(run):
             for record, fields in zip(classes.values(), case_class_fields(run, row)):
                 record.update(fields)
-        record = {"case": case.case, "gt": case.gt, "pred": case.pred,
-                  "pred_kind": case.pred_kind, "prob_scale": case.prob_scale,
-                  "axes_reversed": case.axes_reversed,
-                  "n_voxels": int(case.counts.n_voxels), "n_ignored": int(case.counts.n_ignored),
-                  "voxel_volume_mm3": volume_mm3(case.voxel_volume_mm3)}
-        if case.boundary is not None:
-            record.update(spacing_mm=list(case.boundary.spacing_mm), spacing_source=case.boundary.spacing_source,
-                          diagonal_mm=number(case.boundary.diagonal_mm))
-        out.append({**record, "classes": classes})
-    return out
+        record = {"case": info["case"][i], "gt": info["gt"][i], "pred": info["pred"][i],
+                  "pred_kind": info["pred_kind"][i], "prob_scale": info["prob_scale"][i],
+                  "axes_reversed": info["axes_reversed"][i],
+                  "n_voxels": int(info["n_voxels"][i]), "n_ignored": int(info["n_ignored"][i]),
+                  "voxel_volume_mm3": volume_mm3(info["voxel_volume_mm3"][i])}
+        boundary = info["boundary"][i]
+        if boundary is not None:
+            record.update(spacing_mm=list(boundary.spacing_mm), spacing_source=boundary.spacing_source,
+                          diagonal_mm=number(boundary.diagonal_mm))
+        yield {**record, "classes": classes}
+
+
+class LazyRows:
+    """A JSON array made as it is written: ``len()`` and iteration (each time anew) of records
+    a factory yields. json_report writes it member by member; never a list in memory."""
+
+    def __init__(self, length: int, make) -> None:
+        self.length, self.make = length, make
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):
+        return iter(self.make())
 
 
 def summary_record(run: Evaluation) -> dict:
@@ -179,17 +214,19 @@ def summary_record(run: Evaluation) -> dict:
     }
 
 
-def run_record(run: Evaluation, *, settings_extra: dict | None = None, extra: dict | None = None) -> dict:
+def run_record(run: Evaluation, *, settings_extra: dict | None = None, extra: dict | None = None,
+               lazy: bool = False) -> dict:
     """The whole run as JSON-ready data (the JSON contract of DESIGN.md).
 
     settings_extra: more "settings" fields (e.g. the gate options); extra: more top-level
-    fields (e.g. the "gate" verdict), added after the standard ones.
+    fields (e.g. the "gate" verdict), added after the standard ones. lazy: "cases" is a LazyRows
+    (records made as they are written) instead of a list.
     """
     return {
         "schema": SCHEMA,
         "tool": {"name": "dicecli", "version": __version__},
         "settings": {**settings_record(run), **(settings_extra or {})},
-        "cases": case_records(run),
+        "cases": LazyRows(len(run.cases), lambda: iter_case_records(run)) if lazy else case_records(run),
         "summary": summary_record(run),
         "errors": [{"case": e.case, "path": e.path, "message": e.message} for e in run.errors],
         "warnings": list(run.warnings),

@@ -23,6 +23,7 @@ from typing import Any, Callable, Generator, Iterable
 import numpy as np
 
 from ..allocator import keep_freed_memory
+from .case_table import CaseTable
 from ..core.aggregate import MetricSummary, RunCounts, Summary, summarize, summarize_columns, summarize_metric
 from ..case import CaseError, CaseResult, score_pair
 from ..core.classes import ClassSpec, build_classes
@@ -46,6 +47,9 @@ MAX_LISTED = 10
 class Evaluation:
     """The outcome of a run. Tables are (cases x classes), in ``cases`` and ``classes`` order.
 
+    cases: the scored cases, in case-name order: a CaseTable (a sequence of CaseResults made on
+        demand, stored column by column: no Python object per case).
+
     classes: the columns: plain labels first (``labels``, in order), then regions.
     keys: the class keys reports use (label names, region names or label values).
     metrics: extra metrics by name ((cases x classes), NaN = undefined), as asked
@@ -63,7 +67,7 @@ class Evaluation:
 
     settings: Settings
     labels: tuple[int, ...]
-    cases: tuple[CaseResult, ...]
+    cases: CaseTable
     errors: tuple[CaseError, ...]
     tp: np.ndarray
     fp: np.ndarray
@@ -91,7 +95,7 @@ class Evaluation:
     @property
     def pred_kinds(self) -> dict[str, int]:
         """How many predictions were read as each kind (labels, probability, softmax, ...)."""
-        return dict(sorted(Counter(c.pred_kind for c in self.cases).items()))
+        return self.cases.pred_kind_counts()
 
 
 def usable_cores() -> int:
@@ -194,7 +198,7 @@ def _pairing_errors(pairing: Pairing, settings: Settings) -> list[CaseError]:
     return errors
 
 
-def run_labels(results: list[CaseResult], settings: Settings, counts: RunCounts | None = None) -> tuple[int, ...]:
+def run_labels(results, settings: Settings, counts: RunCounts | None = None) -> tuple[int, ...]:
     """The plain labels of the run.
 
     ``settings.labels`` when given; else every non-zero label found (in a
@@ -207,7 +211,7 @@ def run_labels(results: list[CaseResult], settings: Settings, counts: RunCounts 
     elif settings.regions:
         labels = set()
     else:
-        counts = counts or RunCounts.of([r.counts for r in results])
+        counts = counts or CaseTable.of(results).run_counts()
         labels = set(counts.present().tolist()) - {0}
         labels.discard(settings.ignore_label)
     if settings.include_background:
@@ -221,10 +225,11 @@ def _listed(values) -> str:
     return shown + (f" and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else "")
 
 
-def label_warnings(results: list[CaseResult], classes, settings: Settings, counts: RunCounts | None = None) -> list[str]:
+def label_warnings(results, classes, settings: Settings, counts: RunCounts | None = None) -> list[str]:
     """Run-level warnings from the counts: labels found but not scored, labels only ever predicted.
-    counts: the results' RunCounts, when already made."""
-    c = counts or RunCounts.of([r.counts for r in results])
+    results: the CaseTable (or CaseResults) of the run; counts: its RunCounts, when already made."""
+    results = CaseTable.of(results)
+    c = counts or results.run_counts()
     in_gt = set(c.present((c.tp + c.fn) > 0).tolist())
     in_pred = set(c.present((c.tp + c.fp) > 0).tolist())
     skip = {0} | ({settings.ignore_label} if settings.ignore_label is not None else set())
@@ -244,44 +249,48 @@ def label_warnings(results: list[CaseResult], classes, settings: Settings, count
             out.append(f"label value(s) {_listed(nowhere)} given in --labels appear in no ground truth or "
                        "prediction of the run (scored by the empty-mask rules)")
     out += threshold_warnings(results, settings)
-    unchecked = [r for r in results if r.axes_unchecked]
+    preds = results.values("pred")
+    unchecked = results.rows_with("axes_unchecked")
     if unchecked:
         out.append(f"{len(unchecked)} prediction(s) were lined up with their ground truth by reversing their axes, "
-                   f"and their shapes would fit as stored too (e.g. {unchecked[0].pred}: NIfTI, MGZ and Analyze are "
+                   f"and their shapes would fit as stored too (e.g. {preds[unchecked[0]]}: NIfTI, MGZ and Analyze are "
                    "read x, y, z; PNG, TIFF and MHA/NRRD z, y, x); if a file was saved without converting its axis "
                    "order (a PNG array written as NIfTI by nibabel), --axis-order stored compares arrays as stored")
-    instances = [r for r in results if r.instances]
+    instances = results.rows_with("instances")
     if instances:
         out.append(
-            f"{len(instances)} case(s) look like instance masks (e.g. {instances[0].pred}: many ids on both sides, "
+            f"{len(instances)} case(s) look like instance masks (e.g. {preds[instances[0]]}: many ids on both sides, "
             "most of which match no id of the other file); instance ids are arbitrary per file, so Dice per id "
             "value means nothing for them: score them with --instances (foreground Dice, and objects matched "
             "one-to-one by IoU: F1, PQ), or --binary for the foreground Dice alone")
-    quantised = [r for r in results if r.quantised]
+    quantised = results.rows_with("quantised")
     if quantised:
         out.append(
-            f"{len(quantised)} integer prediction(s) look like quantised probability maps (e.g. {quantised[0].pred}: "
+            f"{len(quantised)} integer prediction(s) look like quantised probability maps (e.g. {preds[quantised[0]]}: "
             "many values its ground truth does not have) and were scored as label maps (--pred-kind auto); "
             "score them as probabilities with --pred-kind prob (p = value / dtype maximum, or --prob-scale S), "
             "or say --pred-kind labels to keep label maps and silence this")
     return out
 
 
-def threshold_warnings(results: list[CaseResult], settings: Settings) -> list[str]:
+def threshold_warnings(results, settings: Settings) -> list[str]:
     """Warn when --threshold settings had no effect: no prediction was thresholded, or a per-class
     threshold names a class no thresholded prediction has (a single probability map is class 1)."""
-    if not results or (settings.threshold == 0.5 and not settings.thresholds):
+    if not len(results) or (settings.threshold == 0.5 and not settings.thresholds):
         return []
+    results = CaseTable.of(results)
     used: set[int] = set()
-    for r in results:
-        if r.pred_kind == "probability":
-            used.add(1)
-        elif r.pred_kind == "multilabel":
-            used.update(int(v) for v in r.counts.labels)
-        elif r.pred_kind == "regions":
-            used.update(settings.region_labels)
+    kinds = results.values("pred_kind")
+    if "probability" in kinds:
+        used.add(1)
+    if "regions" in kinds:
+        used.update(settings.region_labels)
+    if "multilabel" in kinds:
+        c = results.run_counts()
+        rows = np.flatnonzero(np.asarray([k == "multilabel" for k in kinds], dtype=bool))
+        used.update(int(v) for v in c.labels[np.isin(c.case, rows)].tolist())
     if not used:
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(Counter(r.pred_kind for r in results).items()))
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(Counter(kinds).items()))
         return [f"--threshold has no effect: no prediction was thresholded ({kinds}; label maps are used as "
                 "they are, softmax maps by argmax)"]
     unused = sorted(label for label, _ in settings.thresholds if label not in used)
@@ -291,7 +300,7 @@ def threshold_warnings(results: list[CaseResult], settings: Settings) -> list[st
     return []
 
 
-def _class_tables(results: list[CaseResult], counts: RunCounts, classes, regions) -> tuple[np.ndarray, ...]:
+def _class_tables(results: CaseTable, counts: RunCounts, classes, regions) -> tuple[np.ndarray, ...]:
     """(tp, fp, fn) tables (cases x classes): plain classes from the run's counts, regions from
     each case's region counts."""
     tables = tuple(np.zeros((len(results), len(classes)), dtype=np.int64) for _ in range(3))
@@ -302,24 +311,32 @@ def _class_tables(results: list[CaseResult], counts: RunCounts, classes, regions
             table[:, plain] = part
     order = {name: row for row, (name, _) in enumerate(regions)}
     region_cols = [(i, order[c.key]) for i, c in enumerate(classes) if c.region]
-    if region_cols and results:
+    if region_cols and len(results):
         cols, rows = (list(v) for v in zip(*region_cols))
-        stacked = np.stack([r.region_counts for r in results])  # type: ignore[misc]  # (cases, regions, 3): set with regions
+        stacked = results.region_counts()  # (cases, regions, 3)
         for k, table in enumerate(tables):
             table[:, cols] = stacked[:, rows, k]
     return tables
 
 
-def _soft_values(results, classes, settings: Settings, tp, fn) -> np.ndarray:
+def _soft_entries(results: CaseTable, classes) -> list[tuple[int, int, float, float]]:
+    """(row, column, Σp·g, Σp) of every case's soft sums of a plain class, in row then column order
+    (a label a case lists twice: its first sums)."""
+    column = {}
+    for col, c in enumerate(classes):
+        if not c.region:
+            column.setdefault(c.label, []).append(col)
+    rows, labels, sums = results.soft()
+    firsts: dict[tuple[int, int], tuple[float, float]] = {}
+    for row, label, (pg, p) in zip(rows.tolist(), labels.tolist(), sums.tolist()):
+        firsts.setdefault((row, label), (pg, p))
+    return sorted((row, col, pg, p) for (row, label), (pg, p) in firsts.items() for col in column.get(label, ()))
+
+
+def _soft_values(entries, settings: Settings, tp, fn) -> np.ndarray:
     out = np.full(tp.shape, np.nan)
-    for row, r in enumerate(results):
-        if r.soft_sums is None:
-            continue
-        index = {label: i for i, label in enumerate(r.soft_labels)}
-        for col, c in enumerate(classes):
-            if not c.region and c.label in index:
-                pg, p = r.soft_sums[index[c.label]]
-                out[row, col] = soft_dice(pg, p, tp[row, col] + fn[row, col], empty_both=settings.empty_both)
+    for row, col, pg, p in entries:
+        out[row, col] = soft_dice(pg, p, tp[row, col] + fn[row, col], empty_both=settings.empty_both)
     return out
 
 
@@ -335,7 +352,7 @@ def evaluate_pairing(
     """
     errors = _pairing_errors(pairing, settings)
     todo = [p for p in pairing.pairs if p.pred is not None or settings.missing_as_empty]
-    results: list[CaseResult] = []
+    results = CaseTable()  # column by column: no object per case (a run can have 100,000 cases)
     notes: list[str] = []
     writer = None
     if journal:
@@ -347,7 +364,7 @@ def evaluate_pairing(
             for pair in todo:
                 line = entries.get(pair.case)
                 if line is not None and reusable(line, pair):
-                    results.append(record_result(line))
+                    results.add(record_result(line), pair)
                     if progress:
                         progress()
                 else:
@@ -367,30 +384,25 @@ def evaluate_pairing(
         for pair, outcome in zip(todo, outcomes, strict=True):
             if writer is not None:
                 writer.add(pair, outcome)
-            (errors if isinstance(outcome, CaseError) else results).append(_slim(outcome))
+            if isinstance(outcome, CaseError):
+                errors.append(outcome)
+            else:  # kept as columns; the joint confusion cells (used for the region counts) are dropped
+                results.add(outcome, pair)
     finally:
         outcomes.close()  # stops the worker processes at once when interrupted
         if writer is not None:
             writer.close()
-    results.sort(key=lambda r: r.case)
+    results.sort()
     run = evaluate_results(results, errors, settings, pairing)
     return replace(run, notes=tuple(notes)) if notes else run
 
 
-def _slim(outcome):
-    """The outcome as the run keeps it: the joint confusion cells, used in the worker for the region
-    counts, are dropped (about 40% of a small case's memory in a run of many cases). Cases scored
-    here come without them already (case.py drops them); a cluster's may not."""
-    if isinstance(outcome, CaseResult) and outcome.counts.joint is not None:
-        return replace(outcome, counts=outcome.counts.without_joint())
-    return outcome
-
-
-def evaluate_results(results: list[CaseResult], errors: list[CaseError], settings: Settings,
-                     pairing: Pairing) -> Evaluation:
-    """The Evaluation of scored cases: classes, per-class tables, metrics and summaries."""
+def evaluate_results(results, errors: list[CaseError], settings: Settings, pairing: Pairing) -> Evaluation:
+    """The Evaluation of scored cases (a CaseTable, or CaseResults in case order): classes, per-class
+    tables, metrics and summaries."""
+    results = CaseTable.of(results)
     errors = list(errors)
-    counts = RunCounts.of([r.counts for r in results])
+    counts = results.run_counts()
     labels = run_labels(results, settings, counts)
     try:
         classes = build_classes(labels, settings.regions, settings.label_names)
@@ -398,7 +410,7 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
         raise UsageError(str(exc)) from None
     shape = (len(results), len(classes))
     tp, fp, fn = _class_tables(results, counts, classes, settings.regions)
-    n_voxels = np.asarray([r.counts.n_voxels for r in results], dtype=np.int64).reshape(-1, 1)
+    n_voxels = np.asarray(results.values("n_voxels"), dtype=np.int64).reshape(-1, 1)
     values = dice(tp, fp, fn, smooth=settings.smooth, empty_both=settings.empty_both)
     foreground = np.asarray([c.foreground for c in classes], dtype=bool)
     summary = summarize(values, tp, fp, fn, foreground=foreground, smooth=settings.smooth,
@@ -420,18 +432,18 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
         boundary_notes = boundary_warnings(classes, settings)
     soft = None
     if settings.soft:
-        soft = _soft_values(results, classes, settings, tp, fn)
-        summaries["soft_dice"] = tuple(_soft_summary(results, classes, c, soft[:, c], tp[:, c] + fn[:, c],
-                                                     settings) for c in range(len(classes)))
-    voxel_volume = np.asarray([np.nan if r.voxel_volume_mm3 is None else r.voxel_volume_mm3 for r in results],
+        entries = _soft_entries(results, classes)
+        soft = _soft_values(entries, settings, tp, fn)
+        summaries["soft_dice"] = tuple(_soft_summary([e for e in entries if e[1] == c], soft[:, c],
+                                                     tp[:, c] + fn[:, c], settings) for c in range(len(classes)))
+    voxel_volume = np.asarray([np.nan if v is None else v for v in results.values("voxel_volume_mm3")],
                               dtype=np.float64).reshape(-1, 1)
     errors.sort(key=lambda e: (e.case or "", e.path or ""))
-    warnings = ([w for r in results for w in r.warnings] + label_warnings(results, classes, settings, counts)
-                + boundary_notes)
+    warnings = results.warnings() + label_warnings(results, classes, settings, counts) + boundary_notes
     return Evaluation(
         settings=settings,
         labels=labels,
-        cases=tuple(results),
+        cases=results,
         errors=tuple(errors),
         tp=tp, fp=fp, fn=fn,
         dice=values,
@@ -450,15 +462,13 @@ def evaluate_results(results: list[CaseResult], errors: list[CaseError], setting
     )
 
 
-def _soft_summary(results, classes, col: int, values: np.ndarray, gt_sizes, settings: Settings) -> MetricSummary:
-    """Mean soft Dice over cases where it is defined; pooled from the summed sums."""
-    spec = classes[col]
+def _soft_summary(entries, values: np.ndarray, gt_sizes, settings: Settings) -> MetricSummary:
+    """Mean soft Dice over cases where it is defined; pooled from the summed sums (added case by
+    case, in case order). entries: the column's _soft_entries."""
     pg = p = g = 0.0
     have = False
-    for r, size in zip(results, gt_sizes):
-        if r.soft_sums is not None and not spec.region and spec.label in r.soft_labels:
-            row = r.soft_sums[r.soft_labels.index(spec.label)]
-            pg, p, g, have = pg + row[0], p + row[1], g + float(size), True
+    for row, _, row_pg, row_p in entries:
+        pg, p, g, have = pg + row_pg, p + row_p, g + float(gt_sizes[row]), True
     pooled = float(soft_dice(pg, p, g, empty_both=settings.empty_both)) if have else float("nan")
     return summarize_metric(values, pooled=pooled)
 
