@@ -55,19 +55,32 @@ def _current_rss_kib() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+_FAKE_TABLES: dict[int, np.ndarray] = {}
+
+
+def _fake_table(i: int) -> np.ndarray:
+    """The (4, labels) labels/tp/fp/fn table of case number ``i`` (one of 16,384 kinds)."""
+    key = i % 16384
+    table = _FAKE_TABLES.get(key)
+    if table is None:
+        k = 3 if key % 3 else 2
+        table = _FAKE_TABLES[key] = np.array(
+            [0, 1, 2][:k] + [3000 + key % 97, 400 + key % 89, 200 + key % 61][:k]
+            + [50 + key % 13, 30 + key % 7, key % 5][:k] + [40 + key % 11, 20 + key % 17, key % 3][:k],
+            dtype=np.int64).reshape(4, k)
+    return table
+
+
 def fake_case(pair, settings=None):
     """What scoring a 64x64 label image with labels 0, 1 (and 2 in two cases of three) returns,
-    made up from the case's number: varied counts, so the reports hold varied numbers."""
+    made up from the case's number: varied counts, so the reports hold varied numbers; fresh
+    arrays per case, in one buffer, as a worker's answer unpickles."""
     from dicecli.case import CaseResult
     from dicecli.core.score import CaseCounts
 
-    i = int(pair.case.rsplit("_", 1)[1])
-    labels = np.array([0, 1, 2] if i % 3 else [0, 1], dtype=np.int64)
-    tp = np.array([3000 + i % 97, 400 + i % 89, 200 + i % 61][:len(labels)], dtype=np.int64)
-    fp = np.array([50 + i % 13, 30 + i % 7, i % 5][:len(labels)], dtype=np.int64)
-    fn = np.array([40 + i % 11, 20 + i % 17, i % 3][:len(labels)], dtype=np.int64)
-    return CaseResult(case=pair.case, gt=pair.gt, pred=pair.pred, counts=CaseCounts(labels, tp, fp, fn, 4096),
-                      pred_kind="labels")
+    table = _fake_table(int(pair.case[5:])).copy()
+    return CaseResult(case=pair.case, gt=pair.gt, pred=pair.pred,
+                      counts=CaseCounts(table[0], table[1], table[2], table[3], 4096), pred_kind="labels")
 
 
 def simulate_child(n_cases: int, out_dir: str, extra: list[str]) -> int:

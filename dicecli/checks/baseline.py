@@ -130,8 +130,8 @@ def scores_from_run(run, source: str = "this run") -> RunScores:
     s = run.settings
     keys = list(run.keys)
     dice = {}
-    for row, case in enumerate(run.cases):
-        dice[case.case] = {
+    for row, case in enumerate(run.cases.values("case")):  # names only: no case record made
+        dice[case] = {
             key: (float(v) if math.isfinite(v) else None) for key, v in zip(keys, run.dice[row])
         }
     settings = {"threshold": s.threshold, "smooth": s.smooth, "empty_both": s.empty_both}

@@ -223,7 +223,7 @@ def gated_values(run, metric: str, column: int):
 def _check_class(key, column: int, run, spec: GateSpec, bar: float) -> ClassCheck:
     table, summary = gated_values(run, spec.metric, column)
     values = np.asarray(table, dtype=np.float64)
-    names = [c.case for c in run.cases]
+    names = run.cases.values("case")
     defined = np.isfinite(values)
     n, n_undefined = int(defined.sum()), int((~defined).sum())
     largest = spec.metric in MAX_METRICS  # the worst HD95 is the largest

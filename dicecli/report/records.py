@@ -140,10 +140,11 @@ def case_records(run: Evaluation) -> list[dict]:
     return list(iter_case_records(run))
 
 
-def iter_case_records(run: Evaluation, block: int = BLOCK_CASES):
+def iter_case_records(run: Evaluation, block: int | None = None):
     """One record per case, in case order, each with a record per class: made from the tables
-    ``block`` cases at a time (runs can have 100,000 cases or tens of thousands of classes, and a
-    writer streams the records: only one block's records exist at once)."""
+    ``block`` (default BLOCK_CASES) cases at a time (runs can have 100,000 cases or tens of
+    thousands of classes, and a writer streams the records: only one block's records exist at once)."""
+    block = block or BLOCK_CASES
     for start in range(0, len(run.cases), block):
         yield from _case_block(run, start, min(start + block, len(run.cases)))
 

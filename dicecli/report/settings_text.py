@@ -18,7 +18,7 @@ def _threshold_text(run: Evaluation) -> str:
     s = run.settings
     from ..core.interpret import THRESHOLDED
 
-    if run.cases and not any(c.pred_kind in THRESHOLDED for c in run.cases):
+    if run.cases and not any(kind in THRESHOLDED for kind in run.pred_kinds):
         return "no threshold (no prediction was thresholded)"
     text = f"threshold p >= {s.threshold:g}"
     if s.thresholds:
@@ -35,8 +35,9 @@ def _predictions_text(run: Evaluation) -> str:
              "regions": " (a sigmoid channel per region, painted in regions_class_order)",
              "missing": " (scored as empty)"}
     parts = []
+    kinds, all_scales = run.cases.values("pred_kind"), run.cases.values("prob_scale")  # columns, not case records
     for kind, n in run.pred_kinds.items():
-        scales = sorted({c.prob_scale for c in run.cases if c.pred_kind == kind and c.prob_scale not in (None, 1.0)})
+        scales = sorted({v for k, v in zip(kinds, all_scales) if k == kind and v not in (None, 1.0)})
         scale = f", p = value / {', '.join(f'{v:g}' for v in scales)}" if scales else ""
         parts.append(f"{n} {words.get(kind, kind)}{'s' if n != 1 else ''}{notes.get(kind, '')}{scale}")
     return f"predictions: {', '.join(parts) or 'none'} (--pred-kind {s.pred_kind})"
@@ -70,7 +71,7 @@ def settings_line(run: Evaluation) -> str:
 def boundary_text(run: Evaluation) -> str:
     """E.g. "boundary: voxel convention, spacing from files, NSD τ 2 mm, one empty mask = null"."""
     s = run.settings
-    sources = sorted({c.boundary.spacing_source for c in run.cases if c.boundary is not None})
+    sources = sorted({b.spacing_source for b in run.cases.values("boundary") if b is not None})
     words = {"file": "the files", "option": "--spacing", "default": "1 mm (none given)"}
     text = f"boundary: {s.surface_convention} convention, spacing from {' and '.join(words[w] for w in sources) or '–'}"
     if "nsd" in s.metrics:

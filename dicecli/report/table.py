@@ -68,19 +68,21 @@ def case_table(run: Evaluation) -> Table:
     table.add_column("case")
     if len(run.labels) <= WIDE_CASE_TABLE_MAX_CLASSES:
         means = _case_means(run)
-        order = sorted(range(len(run.cases)), key=lambda i: (not math.isfinite(means[i]), means[i], run.cases[i].case))
+        names = run.cases.values("case")
+        order = sorted(range(len(run.cases)), key=lambda i: (not math.isfinite(means[i]), means[i], names[i]))
         for key in run.keys:
             table.add_column(f"class {printable(key)}", justify="right")
         table.add_column("mean", justify="right")
         for i in order:
-            table.add_row(printable(run.cases[i].case), *(fmt(v) for v in run.dice[i]), fmt(means[i]))
+            table.add_row(printable(names[i]), *(fmt(v) for v in run.dice[i]), fmt(means[i]))
         return table
     for name in ("class", "dice", "tp", "fp", "fn", "status"):
         table.add_column(name, justify="left" if name in ("class", "status") else "right")
+    names = run.cases.values("case")
     cells = [(i, c) for i in range(len(run.cases)) for c in range(len(run.classes))]
-    cells.sort(key=lambda ic: (not math.isfinite(run.dice[ic]), run.dice[ic], run.cases[ic[0]].case))
+    cells.sort(key=lambda ic: (not math.isfinite(run.dice[ic]), run.dice[ic], names[ic[0]]))
     for i, c in cells:
-        table.add_row(printable(run.cases[i].case), printable(run.keys[c]), fmt(run.dice[i, c]), str(run.tp[i, c]),
+        table.add_row(printable(names[i]), printable(run.keys[c]), fmt(run.dice[i, c]), str(run.tp[i, c]),
                       str(run.fp[i, c]), str(run.fn[i, c]), str(run.status[i, c]))
     return table
 

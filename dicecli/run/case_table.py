@@ -35,8 +35,9 @@ _DEFAULTS = {f.name: f.default for f in fields(CaseResult)}
 
 
 class CaseTable(Sequence):
-    """The scored cases of a run in order (see the module docstring). Add with :meth:`add`, then
-    :meth:`sort` once every case is in."""
+    """The scored cases of a run in order (see the module docstring). Add every case with
+    :meth:`add`, then :meth:`sort`, then read (arrays a reader keeps view the columns: a column
+    cannot grow while they live)."""
 
     def __init__(self) -> None:
         self._case: list[str] = []
@@ -56,6 +57,7 @@ class CaseTable(Sequence):
         self._soft_labels, self._soft_sums = array("q"), array("d")
         self._sparse: dict[int, dict] = {}  # row -> {field: value} of what is rare or of another type
         self._offsets: dict[str, np.ndarray] | None = None
+        self._views: dict[int, np.ndarray] | None = None  # numpy views of the columns, by id(column)
 
     @classmethod
     def of(cls, results) -> "CaseTable":
@@ -72,11 +74,18 @@ class CaseTable(Sequence):
     def add(self, result: CaseResult, pair=None) -> None:
         """Append a case; ``pair``: the Pair it was scored from (its strings are kept instead of
         equal copies, as a worker's result brings)."""
+        if self._views is not None:
+            self._views = None  # views export the columns' buffers: they must go before a column grows
         row = len(self._case)
         sparse: dict = {}
-        for column, name, mine in ((self._case, result.case, pair and pair.case), (self._gt, result.gt, pair and pair.gt),
-                                   (self._pred, result.pred, pair and pair.pred)):
-            column.append(mine if pair is not None and mine == name else name)
+        case, gt, pred = result.case, result.gt, result.pred
+        if pair is not None:
+            case = pair.case if pair.case == case else case
+            gt = pair.gt if pair.gt == gt else gt
+            pred = pair.pred if pair.pred == pred else pred
+        self._case.append(case)
+        self._gt.append(gt)
+        self._pred.append(pred)
         try:
             kind = self._kinds.index(result.pred_kind)
         except ValueError:
@@ -88,13 +97,21 @@ class CaseTable(Sequence):
         self._n_voxels.append(counts.n_voxels)
         self._n_ignored.append(counts.n_ignored)
         self._n_labels.append(len(counts.labels))
-        for name, column in self._counts.items():
-            column.extend(np.asarray(getattr(counts, name), dtype=np.int64).tolist())
-        self._flags.append(self._add_flags(result, sparse) | self._add_regions(result, sparse)
-                           | self._add_soft(result, sparse))
-        for name in _SPARSE:
+        c = self._counts
+        for column, values in ((c["labels"], counts.labels), (c["tp"], counts.tp), (c["fp"], counts.fp),
+                               (c["fn"], counts.fn)):
+            column.frombytes(np.asarray(values, dtype=np.int64).tobytes())
+        flags = 0 if result.region_counts is None else self._add_regions(result, sparse)
+        if result.soft_sums is not None or result.soft_labels != ():
+            flags |= self._add_soft(result, sparse)
+        else:
+            self._n_soft.append(0)
+        self._flags.append(flags | self._add_flags(result, sparse))
+        if result.warnings != ():
+            sparse["warnings"] = result.warnings
+        for name in ("objects", "lesions", "boundary"):
             value = getattr(result, name)
-            if value is not _DEFAULTS[name] and not (name == "warnings" and value == ()):
+            if value is not None:
                 sparse[name] = value
         if sparse:
             self._sparse[row] = sparse
@@ -118,6 +135,9 @@ class CaseTable(Sequence):
     @staticmethod
     def _add_flags(result: CaseResult, sparse: dict) -> int:
         flags = 0
+        if (result.quantised is False and result.instances is False and result.axes_reversed is False
+                and result.axes_unchecked is False):
+            return 0  # the common case
         for bit, name in enumerate(_FLAGS):
             value = getattr(result, name)
             if value is True:
@@ -191,7 +211,7 @@ class CaseTable(Sequence):
         self._floats = {name: take(column) for name, column in self._floats.items()}
         new_row = {old: new for new, old in enumerate(order)}
         self._sparse = {new_row[row]: values for row, values in self._sparse.items()}
-        self._offsets = None
+        self._offsets = self._views = None
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -199,9 +219,14 @@ class CaseTable(Sequence):
         return len(self._case)
 
     def _column(self, column: array) -> np.ndarray:
-        """A column as a read-only numpy view (no copy)."""
-        out = np.frombuffer(column, dtype=column.typecode) if len(column) else np.zeros(0, column.typecode)
-        out.flags.writeable = False
+        """A column as a read-only numpy view (no copy), made once until the table changes."""
+        if self._views is None:
+            self._views = {}
+        out = self._views.get(id(column))
+        if out is None:
+            out = np.frombuffer(column, dtype=column.typecode) if len(column) else np.zeros(0, column.typecode)
+            out.flags.writeable = False
+            self._views[id(column)] = out
         return out
 
     def _starts(self, what: str = "labels") -> np.ndarray:
@@ -224,8 +249,10 @@ class CaseTable(Sequence):
     def counts_of(self, row: int) -> CaseCounts:
         starts = self._starts()
         a, b = int(starts[row]), int(starts[row + 1])
-        return CaseCounts(*(self._column(self._counts[name])[a:b].copy() for name in ("labels", "tp", "fp", "fn")),
-                          n_voxels=self._n_voxels[row], n_ignored=self._n_ignored[row])
+        c = self._counts
+        return CaseCounts(self._column(c["labels"])[a:b].copy(), self._column(c["tp"])[a:b].copy(),
+                          self._column(c["fp"])[a:b].copy(), self._column(c["fn"])[a:b].copy(),
+                          self._n_voxels[row], self._n_ignored[row])
 
     def region_counts(self) -> np.ndarray:
         """(cases, regions, 3) counts of the regions (zeros for a case without them)."""

@@ -361,14 +361,15 @@ def evaluate_pairing(
         if resume:
             entries, notes = read_journal(journal, settings)
             kept = []
-            for pair in todo:
-                line = entries.get(pair.case)
-                if line is not None and reusable(line, pair):
-                    results.add(record_result(line), pair)
-                    if progress:
-                        progress()
-                else:
-                    kept.append(pair)
+            with entries:  # each reusable line is read back from the journal as its case comes
+                for pair in todo:
+                    line = entries.get(pair.case)
+                    if line is not None and reusable(line, pair):
+                        results.add(record_result(line), pair)
+                        if progress:
+                            progress()
+                    else:
+                        kept.append(pair)
             if len(kept) < len(todo):
                 notes.append(f"{journal}: {len(todo) - len(kept)} case(s) taken from the journal, "
                              f"{len(kept)} to score")

@@ -135,42 +135,111 @@ class Journal:
         self.handle.close()
 
 
-def read_journal(path: str, settings) -> tuple[dict, list[str]]:
+class JournalEntries:
+    """The reusable lines of a journal, by case: where each line starts in the file, not the line
+    (a journal of 100,000 cases is read twice rather than kept); :meth:`get` reads one line back.
+    Use as a context manager (or call close) to close the file."""
+
+    def __init__(self, path: str, offsets: dict[str, int]) -> None:
+        self.path, self.offsets = path, offsets
+        self._handle = None
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __contains__(self, case) -> bool:
+        return case in self.offsets
+
+    def get(self, case: str) -> dict | None:
+        """The journal line of ``case`` (its last one written under these settings), None if none."""
+        offset = self.offsets.get(case)
+        if offset is None:
+            return None
+        if self._handle is None:
+            self._handle = _open(self.path)
+        self._handle.seek(offset)
+        return json.loads(_text(self._handle.readline().split(b"\r", 1)[0]))  # a line never holds a bare \r
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> "JournalEntries":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _open(path: str):
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(path, f"cannot read the journal ({(exc.strerror or str(exc)).lower()})") from None
+
+
+def _text(line: bytes) -> str:
+    """A journal line as text (its end of line dropped), as the journal is read: UTF-8, undecodable
+    bytes kept as surrogates, any of \\r\\n, \\r, \\n ending a line."""
+    return line.decode("utf-8", errors="surrogateescape").removesuffix("\n").removesuffix("\r")
+
+
+def _lines(handle):
+    """(offset, text) of each line of a journal opened in binary, lines split as text mode splits
+    them (universal newlines: \\n, \\r\\n or a lone \\r), without the trailing empty line."""
+    offset = 0
+    for raw in handle:
+        parts = raw.split(b"\r")
+        if len(parts) == 1 or (len(parts) == 2 and parts[1] in (b"\n", b"")):
+            yield offset, _text(raw)
+        else:  # lone carriage returns inside: each ends a line
+            at = offset
+            for i, part in enumerate(parts):
+                if i == len(parts) - 1 and part in (b"", b"\n"):
+                    break
+                yield at, _text(part)
+                at += len(part) + 1
+        offset += len(raw)
+
+
+def read_journal(path: str, settings) -> tuple[JournalEntries, list[str]]:
     """(case -> journal line of the reusable cases, notes) for ``--resume``.
 
     A missing journal is an empty one. Lines written under other settings are
-    not reused (and noted); a torn last line is ignored (and noted).
+    not reused (and noted); a torn last line is ignored (and noted). The file is read line
+    by line (never whole); the entries keep where each reusable line starts.
     """
     if not os.path.exists(path):
-        return {}, []
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            lines = handle.read().split("\n")
-    except OSError as exc:
-        raise InputError(path, f"cannot read the journal ({(exc.strerror or str(exc)).lower()})") from None
-    if lines and lines[-1] == "":
-        lines.pop()
+        return JournalEntries(path, {}), []
     wanted = fingerprint(settings)
-    entries, notes, other_settings = {}, [], 0
-    for number, text in enumerate(lines, start=1):
+    offsets, notes, other_settings = {}, [], 0
+    with _open(path) as handle:
+        lines = _lines(handle)
+        bad = None  # the number of a line that is no journal line, while it may be the last
         try:
-            line = json.loads(text)
-            if not isinstance(line, dict) or line.get("v") != VERSION or "case" not in line:
-                raise ValueError("not a journal line")
-        except (ValueError, RecursionError):
-            if number == len(lines):
-                notes.append(f"{path}: the last line is incomplete (a run stopped mid-write); its case is "
-                             "scored again")
-                break
-            raise InputError(path, f"line {number} is not a journal line of dice") from None
-        if line.get("settings") != wanted:
-            other_settings += 1
-            continue
-        if "result" in line:
-            entries[line["case"]] = line  # a later line of a case wins; errors are always scored again
+            for number, (offset, text) in enumerate(lines, start=1):
+                if bad is not None:
+                    raise InputError(path, f"line {bad} is not a journal line of dice")
+                try:
+                    line = json.loads(text)
+                    if not isinstance(line, dict) or line.get("v") != VERSION or "case" not in line:
+                        raise ValueError("not a journal line")
+                except (ValueError, RecursionError):
+                    bad = number
+                    continue
+                if line.get("settings") != wanted:
+                    other_settings += 1
+                    continue
+                if "result" in line:
+                    offsets[line["case"]] = offset  # a later line of a case wins; errors are always scored again
+        except OSError as exc:
+            raise InputError(path, f"cannot read the journal ({(exc.strerror or str(exc)).lower()})") from None
+    if bad is not None:
+        notes.append(f"{path}: the last line is incomplete (a run stopped mid-write); its case is scored again")
     if other_settings:
         notes.append(f"{path}: {other_settings} case(s) were journaled under other settings and are scored again")
-    return entries, notes
+    return JournalEntries(path, offsets), notes
 
 
 def reusable(line: dict, pair) -> bool:
