@@ -5,6 +5,7 @@ or (--cases) of the client on a simulated run of many small cases.
     python benchmarks/memory.py --shape 512x512x256
     python benchmarks/memory.py --dtype int16    # any label dtype: uint8, int16, uint16, float32, float64
     python benchmarks/memory.py --cases 10000,100000   # simulated runs, JSON + CSV files and JSON on stdout
+    python benchmarks/memory.py --cases 10000,100000 --resume   # the same runs resumed from their journal
 
 Pair mode writes the pair (seeded boxes, as .nii.gz) under benchmarks/data/, runs dice in a child
 process through bench.py's launcher (a fresh small process that forks it, so this script's
@@ -96,6 +97,9 @@ def simulate_child(n_cases: int, out_dir: str, extra: list[str]) -> int:
                                        f"/sim/pred/case_{i:0{width}d}.png") for i in range(n_cases)))
     pairing_module.pair_paths = lambda gt, pred, **layout: pairing
     evaluate_module.score_pair = fake_case
+    import dicecli.run.journal as journal_module
+
+    journal_module.file_stamp = lambda path: None if path is None else [4096, 1]  # made-up files never change
     base = _current_rss_kib()
     args = ["score", out_dir, out_dir, "-j", "1", "-q", "--json", os.path.join(out_dir, "run.json"),
             "--csv", os.path.join(out_dir, "run.csv"), *extra]
@@ -110,12 +114,19 @@ def simulate_child(n_cases: int, out_dir: str, extra: list[str]) -> int:
     return 0
 
 
-def simulated_run(n_cases: int, extra: list[str] = ("--format", "json")) -> tuple[int, int, float]:
+def simulated_run(n_cases: int, extra: list[str] = ("--format", "json"), *,
+                  resume: bool = False) -> tuple[int, int, float]:
     """(RSS after pairing, peak RSS) in KiB of a simulated run of ``n_cases`` cases (in a fresh child
-    process; its stdout goes to /dev/null), and its wall time."""
+    process; its stdout goes to /dev/null), and its wall time. resume: a first run writes a journal
+    (not measured), the measured run resumes from it (every case taken from the journal)."""
     import time
 
     with tempfile.TemporaryDirectory() as out:
+        if resume:
+            journal = ["--journal", os.path.join(out, "run.jsonl")]
+            subprocess.run([sys.executable, __file__, "--simulate-child", str(n_cases), out, *extra, *journal],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            extra = [*extra, *journal, "--resume"]
         started = time.perf_counter()
         done = subprocess.run([sys.executable, __file__, "--simulate-child", str(n_cases), out, *extra],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -127,15 +138,17 @@ def simulated_run(n_cases: int, extra: list[str] = ("--format", "json")) -> tupl
     return base, peak, wall
 
 
-def cases_mode(sizes: list[int], repeats: int) -> int:
+def cases_mode(sizes: list[int], repeats: int, resume: bool = False) -> int:
     import statistics
 
-    print(f"command: {sys.executable} {__file__} --cases {','.join(map(str, sizes))} --repeats {repeats}")
-    print("simulated `dice score -j 1 -q --json F --csv F --format json` (stdout to /dev/null); medians of "
-          f"{repeats} run(s)")
+    print(f"command: {sys.executable} {__file__} --cases {','.join(map(str, sizes))} --repeats {repeats}"
+          + (" --resume" if resume else ""))
+    print("simulated `dice score -j 1 -q --json F --csv F --format json"
+          + (" --journal J --resume` (every case from the journal)" if resume else "`")
+          + f" (stdout to /dev/null); medians of {repeats} run(s)")
     growth = {}
     for n in sizes:
-        runs = [simulated_run(n) for _ in range(repeats)]
+        runs = [simulated_run(n, resume=resume) for _ in range(repeats)]
         base = statistics.median(r[0] for r in runs)
         peak = statistics.median(r[1] for r in runs)
         wall = statistics.median(r[2] for r in runs)
@@ -159,9 +172,10 @@ def main() -> int:
     parser.add_argument("--limit-gb", type=float, default=2.5, help="peak RSS target in GB")
     parser.add_argument("--cases", help="simulated runs of these numbers of cases (comma-separated) instead")
     parser.add_argument("--repeats", type=int, default=3, help="runs per size in --cases mode (medians)")
+    parser.add_argument("--resume", action="store_true", help="--cases mode: measure runs resumed from a journal")
     args = parser.parse_args()
     if args.cases:
-        return cases_mode([int(n) for n in args.cases.split(",")], args.repeats)
+        return cases_mode([int(n) for n in args.cases.split(",")], args.repeats, args.resume)
     shape = tuple(int(n) for n in args.shape.split("x"))
     suffix = "" if args.dtype == "uint8" else f"_{args.dtype}"
     folder = HERE / "data" / f"memory_{args.shape}{suffix}"

@@ -243,3 +243,22 @@ def test_client_memory_is_flat_from_10k_to_100k_cases():
     small, large = simulated_growth(10_000), simulated_growth(100_000)
     per_case = (large - small) * 1024 / 90_000
     assert per_case < 1000, f"{per_case:.0f} bytes per case (growth {small} KiB -> {large} KiB)"
+
+
+def test_journal_entries_tell_colliding_cases_apart_and_take_the_last_line(tmp_path, monkeypatch):
+    """Entries are kept by the hash of the case: cases of equal hash are told apart by their lines,
+    and of several lines of one case the last wins."""
+    import dicecli.run.journal as journal_module
+
+    path = tmp_path / "run.jsonl"
+    fp = journal_module.fingerprint(Settings(jobs=1))
+    lines = [{"v": 1, "case": case, "settings": fp, "result": {"n": n}}
+             for case, n in (("a", 1), ("b", 2), ("a", 3), ("c", 4))]
+    lines.insert(2, {"v": 1, "case": "c", "settings": fp, "error": {"case": "c", "path": None, "message": "x"}})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    monkeypatch.setattr(journal_module, "hash", lambda case: 7, raising=False)  # every case collides
+    entries, notes = read_journal(str(path), Settings(jobs=1))
+    with entries:
+        assert [entries.get(c)["result"]["n"] for c in ("a", "b", "c")] == [3, 2, 4]
+        assert entries.get("d") is None
+    assert notes == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from array import array
 from dataclasses import asdict, fields
 
 import numpy as np
@@ -138,23 +139,34 @@ class Journal:
 class JournalEntries:
     """The reusable lines of a journal, by case: where each line starts in the file, not the line
     (a journal of 100,000 cases is read twice rather than kept); :meth:`get` reads one line back.
+
+    Kept as two int64 arrays, sorted: the hash of each line's case and the line's offset (16 bytes
+    a line, no object per case); cases whose hashes collide are told apart by reading their lines.
     Use as a context manager (or call close) to close the file."""
 
-    def __init__(self, path: str, offsets: dict[str, int]) -> None:
-        self.path, self.offsets = path, offsets
+    def __init__(self, path: str, hashes: array, offsets: array) -> None:
+        self.path = path
+        keys = np.frombuffer(hashes, dtype=np.int64) if len(hashes) else np.zeros(0, np.int64)
+        lines = np.frombuffer(offsets, dtype=np.int64) if len(offsets) else np.zeros(0, np.int64)
+        order = np.lexsort((lines, keys))  # by hash, then by place in the file
+        self.hashes, self.offsets = keys[order], lines[order]
         self._handle = None
 
     def __len__(self) -> int:
-        return len(self.offsets)
-
-    def __contains__(self, case) -> bool:
-        return case in self.offsets
+        """Distinct cases (as far as their hashes tell)."""
+        return int(np.count_nonzero(np.diff(self.hashes))) + 1 if len(self.hashes) else 0
 
     def get(self, case: str) -> dict | None:
         """The journal line of ``case`` (its last one written under these settings), None if none."""
-        offset = self.offsets.get(case)
-        if offset is None:
-            return None
+        key = hash(case)
+        lo, hi = int(np.searchsorted(self.hashes, key, "left")), int(np.searchsorted(self.hashes, key, "right"))
+        for offset in reversed(self.offsets[lo:hi].tolist()):  # the latest line first
+            line = self._read(offset)
+            if line.get("case") == case:
+                return line
+        return None
+
+    def _read(self, offset: int) -> dict:
         if self._handle is None:
             self._handle = _open(self.path)
         self._handle.seek(offset)
@@ -211,9 +223,9 @@ def read_journal(path: str, settings) -> tuple[JournalEntries, list[str]]:
     by line (never whole); the entries keep where each reusable line starts.
     """
     if not os.path.exists(path):
-        return JournalEntries(path, {}), []
+        return JournalEntries(path, array("q"), array("q")), []
     wanted = fingerprint(settings)
-    offsets, notes, other_settings = {}, [], 0
+    hashes, offsets, notes, other_settings = array("q"), array("q"), [], 0
     with _open(path) as handle:
         lines = _lines(handle)
         bad = None  # the number of a line that is no journal line, while it may be the last
@@ -231,15 +243,16 @@ def read_journal(path: str, settings) -> tuple[JournalEntries, list[str]]:
                 if line.get("settings") != wanted:
                     other_settings += 1
                     continue
-                if "result" in line:
-                    offsets[line["case"]] = offset  # a later line of a case wins; errors are always scored again
+                if "result" in line and isinstance(line["case"], str):  # errors are always scored again
+                    hashes.append(hash(line["case"]))  # a later line of a case wins (JournalEntries.get)
+                    offsets.append(offset)
         except OSError as exc:
             raise InputError(path, f"cannot read the journal ({(exc.strerror or str(exc)).lower()})") from None
     if bad is not None:
         notes.append(f"{path}: the last line is incomplete (a run stopped mid-write); its case is scored again")
     if other_settings:
         notes.append(f"{path}: {other_settings} case(s) were journaled under other settings and are scored again")
-    return JournalEntries(path, offsets), notes
+    return JournalEntries(path, hashes, offsets), notes
 
 
 def reusable(line: dict, pair) -> bool:
