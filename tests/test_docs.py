@@ -53,6 +53,7 @@ FOREIGN_OPTIONS = {
     "--cases-2d": "benchmarks/bench.py",
     "--cases-3d": "benchmarks/bench.py",
     "--dtype": "benchmarks/memory.py",
+    "--cases": "benchmarks/memory.py",
 }
 
 SCORE = main.commands["score"]
