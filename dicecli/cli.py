@@ -12,13 +12,16 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .errors import DiceError, ExitStatus, OutputError, UsageError
 from .interrupts import Interrupted, install, restore, set_note, unwinding
+
+if TYPE_CHECKING:  # imported when used: dice --help stays fast
+    from .io.outputs import Chunks
 
 #: The largest label dice can count (labels travel as int64).
 MAX_LABEL = 2**63 - 1
@@ -854,13 +857,13 @@ def _json_extras(checks: Checks) -> dict:
     return {"settings_extra": settings, "extra": extra}
 
 
-def _render(run, checks: Checks, *, fmt, json_path, csv_path, junit_path, html_path) -> dict[str, str]:
+def _render(run, checks: Checks, *, fmt, json_path, csv_path, junit_path, html_path) -> dict[str, str | Chunks]:
     """The text of every report the run needs (for files and stdout), by kind. JSON and CSV are
     Chunks, made piece by piece as they are written (a run can have 100,000 cases)."""
     from .io.outputs import Chunks
 
     gate, baseline = checks.gate, checks.baseline
-    texts = {}
+    texts: dict[str, str | Chunks] = {}
     if json_path or fmt == "json":
         from .report.json_report import json_chunks
 

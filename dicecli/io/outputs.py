@@ -287,7 +287,7 @@ class Outputs:
         """Write ``texts`` (path -> text, for every target) as one commit; OutputError on failure.
         A text is a str or bytes, or an iterable of them (Chunks): written piece by piece as it
         is made, so a long report never exists whole in memory."""
-        encoded = {t.path: texts[t.path] if _chunked(texts[t.path]) else encode(texts[t.path]) for t in self.targets}
+        encoded = {t.path: _encoded(texts[t.path]) for t in self.targets}
         temps: dict[str, str] = {}
         try:
             for t in self.targets:
@@ -364,6 +364,11 @@ class Chunks:
 
 def _chunked(text) -> bool:
     return not isinstance(text, (str, bytes))
+
+
+def _encoded(text: "str | bytes | Chunks") -> "bytes | Chunks":
+    """Text and bytes encoded now (as before any file is touched); Chunks as they are (made while written)."""
+    return text if isinstance(text, Chunks) else encode(text)
 
 
 def _pieces(data):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import fields
+from typing import Any
 
 import numpy as np
 
@@ -280,6 +281,7 @@ class CaseTable(Sequence):
             return [self._kinds[k] for k in self._kind[start:stop]]
         if name in ("n_voxels", "n_ignored"):
             return getattr(self, "_" + name)[start:stop].tolist()
+        out: list
         if name in _FLOATS:
             out = [None if v != v else v for v in self._floats[name][start:stop]]
         elif name == "channel_axis":
@@ -302,8 +304,10 @@ class CaseTable(Sequence):
 
     def pred_kind_counts(self) -> dict[str, int]:
         """How many cases have each pred_kind, by kind name (sorted)."""
-        counts = np.bincount(self._column(self._kind), minlength=len(self._kinds)) if len(self) else []
-        return dict(sorted((self._kinds[k], int(n)) for k, n in enumerate(counts) if n))
+        if not len(self):
+            return {}
+        counts = np.bincount(self._column(self._kind), minlength=len(self._kinds)).tolist()
+        return dict(sorted((self._kinds[k], n) for k, n in enumerate(counts) if n))
 
     def warnings(self) -> list[str]:
         """Every case's warnings, in case order."""
@@ -317,12 +321,12 @@ class CaseTable(Sequence):
         if not 0 <= row < len(self):
             raise IndexError("case index out of range")
         flags = self._flags[row]
-        data = {name: None if self._floats[name][row] != self._floats[name][row] else self._floats[name][row]
-                for name in _FLOATS}
+        data: dict[str, Any] = {name: None if self._floats[name][row] != self._floats[name][row]
+                                else self._floats[name][row] for name in _FLOATS}
         axis = self._channel_axis[row]
         data["channel_axis"] = None if axis == _NO_INT else axis
         data.update((name, bool(flags & (1 << bit))) for bit, name in enumerate(_FLAGS))
-        if flags & _HAS_REGIONS:
+        if flags & _HAS_REGIONS and self._region_shape is not None:
             width = int(np.prod(self._region_shape))
             before = int(self._starts("regions")[row])
             data["region_counts"] = self._column(self._regions)[before * width:(before + 1) * width].reshape(

@@ -322,7 +322,7 @@ def _class_tables(results: CaseTable, counts: RunCounts, classes, regions) -> tu
 def _soft_entries(results: CaseTable, classes) -> list[tuple[int, int, float, float]]:
     """(row, column, Σp·g, Σp) of every case's soft sums of a plain class, in row then column order
     (a label a case lists twice: its first sums)."""
-    column = {}
+    column: dict[int, list[int]] = {}
     for col, c in enumerate(classes):
         if not c.region:
             column.setdefault(c.label, []).append(col)

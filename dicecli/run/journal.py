@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 from array import array
+from typing import BinaryIO
 from dataclasses import asdict, fields
 
 import numpy as np
@@ -150,7 +151,7 @@ class JournalEntries:
         lines = np.frombuffer(offsets, dtype=np.int64) if len(offsets) else np.zeros(0, np.int64)
         order = np.lexsort((lines, keys))  # by hash, then by place in the file
         self.hashes, self.offsets = keys[order], lines[order]
-        self._handle = None
+        self._handle: BinaryIO | None = None
 
     def __len__(self) -> int:
         """Distinct cases (as far as their hashes tell)."""
@@ -167,10 +168,11 @@ class JournalEntries:
         return None
 
     def _read(self, offset: int) -> dict:
-        if self._handle is None:
-            self._handle = _open(self.path)
-        self._handle.seek(offset)
-        return json.loads(_text(self._handle.readline().split(b"\r", 1)[0]))  # a line never holds a bare \r
+        handle = self._handle
+        if handle is None:
+            handle = self._handle = _open(self.path)
+        handle.seek(offset)
+        return json.loads(_text(handle.readline().split(b"\r", 1)[0]))  # a line never holds a bare \r
 
     def close(self) -> None:
         if self._handle is not None:
