@@ -153,8 +153,6 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
     out = {}
     for col, spec in enumerate(run.classes):
         metrics = {name: _number(table[0, col]) for name, table in run.metrics.items()}
-        if run.soft_dice is not None:
-            metrics["soft_dice"] = _number(run.soft_dice[0, col])
         score = ClassScore(dice=_number(run.dice[0, col]), tp=int(run.tp[0, col]), fp=int(run.fp[0, col]),
                            fn=int(run.fn[0, col]), status=str(run.status[0, col]), metrics=metrics)
         if spacing is not None and run.gt_volume_mm3 is not None and run.pred_volume_mm3 is not None:

@@ -29,7 +29,7 @@ def _cell(value) -> str:
 
 def columns(run: Evaluation) -> tuple[str, ...]:
     """The header: the fixed columns, then requested metrics, soft Dice and volumes."""
-    extra = tuple(run.metrics) + (("soft_dice",) if run.soft_dice is not None else ())
+    extra = tuple(run.metrics)
     spacing_known = any(v is not None for v in run.cases.values("voxel_volume_mm3"))
     return COLUMNS + extra + (VOLUME_COLUMNS if spacing_known else ()) + csv_columns(run)
 

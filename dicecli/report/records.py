@@ -155,8 +155,6 @@ def _case_block(run: Evaluation, start: int, stop: int):
     tables = {"dice": _number_rows(run.dice[rows]), "tp": run.tp[rows].tolist(), "fp": run.fp[rows].tolist(),
               "fn": run.fn[rows].tolist(), "status": run.status[rows].tolist()}
     tables.update((name, _number_rows(table[rows])) for name, table in run.metrics.items())
-    if run.soft_dice is not None:
-        tables["soft_dice"] = _number_rows(run.soft_dice[rows])
     cases = run.cases
     info = {name: cases.values(name, start, stop) for name in _CASE_FIELDS}
     for i, row in enumerate(range(start, stop)):

@@ -52,11 +52,11 @@ class Evaluation:
 
     classes: the columns: plain labels first (``labels``, in order), then regions.
     keys: the class keys reports use (label names, region names or label values).
-    metrics: extra metrics by name ((cases x classes), NaN = undefined), as asked
-        for in ``settings.metrics``; Dice is always ``dice``.
-    soft_dice: (cases x classes) soft Dice, NaN where undefined; None without ``settings.soft``.
+    metrics: every metric table besides Dice by name ((cases x classes), NaN = undefined): those
+        asked for in ``settings.metrics``, in that order, then "soft_dice" with ``settings.soft``.
+        Reporters loop over it, so a new metric needs no new field; Dice is always ``dice``.
     gt_volume_mm3, pred_volume_mm3: (cases x classes), NaN when the spacing is unknown.
-    metric_summaries: per extra metric (and "soft_dice"), one MetricSummary per class.
+    metric_summaries: per table of ``metrics``, one MetricSummary per class.
     notes: how the run went that is no property of its results (cases taken from a
         journal); printed on stderr, never in a report, so a resumed run's reports
         equal a clean run's.
@@ -79,13 +79,17 @@ class Evaluation:
     warnings: tuple[str, ...] = field(default=())
     classes: tuple[ClassSpec, ...] = ()
     metrics: dict = field(default_factory=dict)
-    soft_dice: np.ndarray | None = None
     gt_volume_mm3: np.ndarray | None = None
     pred_volume_mm3: np.ndarray | None = None
     metric_summaries: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     objects: ObjectTables | None = None
     lesions: LesionTables | None = None
+
+    @property
+    def soft_dice(self) -> np.ndarray | None:
+        """(cases x classes) soft Dice, NaN where undefined; None without ``settings.soft``."""
+        return self.metrics.get("soft_dice")
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -453,8 +457,7 @@ def evaluate_results(results, errors: list[CaseError], settings: Settings, pairi
         pairing=pairing,
         warnings=tuple(warnings),
         classes=classes,
-        metrics=extra,
-        soft_dice=soft,
+        metrics=extra if soft is None else {**extra, "soft_dice": soft},
         gt_volume_mm3=(tp + fn) * voxel_volume,
         pred_volume_mm3=(tp + fp) * voxel_volume,
         metric_summaries=summaries,
