@@ -91,7 +91,7 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
     labels : sequence of int, optional
         Labels to score; default every non-zero label in either array.
     threshold, smooth, empty_both, ignore_label
-        As ``dice score``'s options (README, Conventions).
+        As ``dice score``'s options (docs/conventions.md).
     spacing : sequence of float, optional
         Voxel size in mm per axis of ``gt``: adds volumes (``gt_volume_mm3``), and is
         the spacing of the boundary metrics (``metrics="hd95,nsd"``; 1 mm without it).

@@ -1,6 +1,6 @@
 """Connected components, binary dilation and lesion-wise Dice (numpy; components by cc3d).
 
-Rules (documented in README and man page):
+Rules (documented in docs/conventions.md and the man page):
 
 - Connectivity "face": voxels sharing a face are connected (4 neighbours in 2D, 6 in 3D);
   "full": sharing a face, an edge or a corner (8 in 2D, 26 in 3D). Components are found per

@@ -1,7 +1,7 @@
 """Objects and lesions per class: counts of one case from its label maps (the worker's part) and
 the run's tables and summaries (numpy only; components come from dicecli.components).
 
-Which objects a class has (README, "Instances and lesions"):
+Which objects a class has (docs/conventions.md, "Instances and lesions"):
 - ``instances``: every non-zero id is an object of class 1 (with ``connected_components``, each
   connected piece of an id is one);
 - ``connected_components`` alone: the connected components of each label value are its objects

@@ -1,7 +1,7 @@
 """Quality gates for CI: does every class clear its Dice bar? (numpy only, no I/O)
 
 A gate is a bar per class (``--min-dice``) and the statistic that must clear it
-(``--gate-on``). Rules, documented in README and man page:
+(``--gate-on``). Rules, documented in docs/ci.md and the man page:
 
 - Classes are matched by key (the label name or region name, else str(label)),
   or by label value when the label has a name (``1=0.9`` gates "liver" = 1).

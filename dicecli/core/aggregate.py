@@ -1,6 +1,6 @@
 """Aggregate per-case scores into per-class and overall summaries (numpy only).
 
-Rules (documented in README and man page):
+Rules (documented in docs/conventions.md and the man page):
 - per class: n = cases with a defined Dice, n_undefined = cases where it is
   undefined (both masks empty under ``empty_both=nan``); mean, std (sample,
   n - 1; None when n < 2), median, min, max over the defined values;

@@ -1,7 +1,7 @@
 """Put a prediction on its ground truth's voxel grid (numpy only, no paths).
 
 Three things can stand between a prediction array and its ground truth's shape,
-and each is settled here, in this order (README, "Axes and shapes"):
+and each is settled here, in this order (docs/conventions.md, "Axes and shapes"):
 
 1. **Axis order.** Libraries read formats in different orders: nibabel reads
    NIfTI as (x, y, z); PNG and TIFF are row-major, (y, x) and (z, y, x), and so

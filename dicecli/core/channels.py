@@ -1,7 +1,7 @@
 """Multi-channel predictions (softmax or sigmoid outputs): numpy only, no paths.
 
 A prediction whose shape is the ground truth's shape plus one axis holds one
-probability map per channel; channel i is label i. Rules (README, man page):
+probability map per channel; channel i is label i. Rules (docs/conventions.md, man page):
 
 - the channel axis: ``--channel-axis`` when given; else the axis the reader
   reports (NIfTI: the 4th, after x, y, z; .npy/.npz: the first, as nnU-Net

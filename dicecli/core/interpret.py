@@ -2,7 +2,7 @@
 
 numpy only, no paths: errors are ValueKindError without a path; the caller adds it.
 
-Rules (documented in README and man page):
+Rules (documented in docs/conventions.md and the man page):
 - integer or bool dtype: a label map; negative values are an error.
 - float dtype whose values are all whole numbers: a label map (NIfTI often stores
   labels as float); converted to the smallest unsigned integer type that holds them.

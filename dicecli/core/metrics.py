@@ -1,7 +1,7 @@
 """Overlap metrics and volumes derived from confusion counts (numpy only, no paths).
 
 Every value comes from TP, FP, FN and the number of voxels compared, so no
-second pass over the voxels is needed. Rules (documented in README and man page):
+second pass over the voxels is needed. Rules (documented in docs/conventions.md and the man page):
 
 - dice = 2TP / (2TP + FP + FN) (``--smooth`` applies to Dice only, see score.dice)
 - iou (Jaccard) = TP / (TP + FP + FN)

@@ -1,7 +1,7 @@
 """Objects: sparse overlaps of two id maps, one-to-one matching at an IoU threshold, and the
 detection and panoptic scores derived from it (numpy only, no paths).
 
-Rules (documented in README and man page):
+Rules (documented in docs/conventions.md and the man page):
 
 - An object is the set of voxels holding one non-zero id (0 is background). Ids are arbitrary:
   an object of the ground truth and one of the prediction correspond only through their overlap.

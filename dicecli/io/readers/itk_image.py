@@ -2,7 +2,7 @@
 
 SimpleITK is an optional extra (``pip install 'dicecli[itk]'``, also in ``[all]``):
 it reads every one of these formats, and read a 512x512x96 NRRD in 0.10 s here
-against 0.23 s for pynrrd, with the same import cost (README, Formats).
+against 0.23 s for pynrrd, with the same import cost (docs/formats.md).
 
 - Arrays are SimpleITK's: (z, y, x) for 3D, (y, x) for 2D (``axes`` "zyx"), so a
   NIfTI ground truth and an .mha prediction of the same voxels line up
