@@ -73,3 +73,11 @@ def first_line(exc: BaseException, path: str) -> str:
     """The first line of a decoder's message, with the path replaced by 'file'."""
     lines = str(exc).replace(path, "file").strip().splitlines()
     return lines[0] if lines else ""
+
+
+def native_numbers(path: str, array):
+    """``array`` in native byte order; ReadError (naming ``path``) unless it holds one real number
+    per voxel (bool, integer or float: no complex, RGB records or strings)."""
+    if array.dtype.kind not in "buif":
+        raise ReadError(path, f"holds {array.dtype} values: a mask holds one number per voxel")
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))

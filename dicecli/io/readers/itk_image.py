@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import ReadError
 from ...core.volume import Volume
-from ._common import check_file
+from ._common import check_file, native_numbers
 from .itk_payload import check_payload
 
 EXTRA = "itk"
@@ -70,10 +70,7 @@ def read(path: str) -> Volume:
         raise ReadError(path, "not enough memory to decode the image") from None
     except Exception as exc:
         raise ReadError(path, f"cannot read the image ({_describe(exc, path)})") from None
-    if array.dtype.kind not in "buif":
-        raise ReadError(path, f"holds {array.dtype} values: a mask holds one number per voxel")
-    if not array.dtype.isnative:
-        array = array.astype(array.dtype.newbyteorder("="))
+    array = native_numbers(path, array)
     spacing = tuple(float(s) for s in image.GetSpacing())[::-1]
     return Volume(array=array, path=path, spacing_mm=spacing, affine=_affine(image), axes="zyx")
 

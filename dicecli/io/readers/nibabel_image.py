@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import ReadError
 from ...core.volume import Volume
-from ._common import check_file, first_line, read_bytes
+from ._common import check_file, first_line, native_numbers, read_bytes
 from .gzip_members import gunzip_all
 from .nifti import kept_shape
 
@@ -54,10 +54,7 @@ def read(path: str) -> Volume:
         raise ReadError(path, "not enough memory to decode the image") from None
     except Exception as exc:
         raise ReadError(path, f"cannot read the image ({first_line(exc, path)[:150] or type(exc).__name__})") from None
-    if data.dtype.kind not in "buif":
-        raise ReadError(path, f"holds {data.dtype} values: a mask holds one number per voxel")
-    if not data.dtype.isnative:
-        data = data.astype(data.dtype.newbyteorder("="))
+    data = native_numbers(path, data)
     try:
         shape = kept_shape(tuple(data.shape))
     except ReadError as exc:
