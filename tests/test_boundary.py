@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from helpers import png, run, strict_json
-from dicecli.core.boundary import boundary_metrics, boundary_voxels, within
+import dicecli.core.boundary as boundary_module
+from dicecli.core.boundary import boundary_metrics, boundary_voxels, directed_distances, within
 from dicecli.errors import ExitStatus
 from dicecli.core.surfels import surfel_sizes
 
@@ -98,6 +99,36 @@ def test_within_is_inclusive_at_the_tolerance():
     b = np.zeros((1, 6), bool); b[0, 4] = True  # 4 columns of 0.5 mm = 2 mm
     assert within(a, b, spacing_mm=(1.0, 0.5), radius_mm=2.0).tolist() == [True]
     assert within(a, b, spacing_mm=(1.0, 0.5), radius_mm=1.999).tolist() == [False]
+
+
+def _brute_force(a, b, spacing):
+    """Every pair: sqrt of the sum of (voxel offset * spacing)^2 in axis order (as dice and DeepMind's EDT)."""
+    offsets = np.argwhere(a)[:, None, :] - np.argwhere(b)[None, :, :]
+    return np.sqrt(((offsets * np.asarray(spacing)) ** 2).sum(axis=2)).min(axis=1)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 100_000])  # k-d tree for nearly every point, both, rows only
+@pytest.mark.parametrize("seed", range(6))
+def test_directed_distances_against_brute_force(monkeypatch, rows, seed):
+    rng = np.random.default_rng(seed)
+    ndim = 2 + seed % 2
+    shape = tuple(int(n) for n in rng.integers(2, 12 if ndim == 3 else 40, ndim))
+    spacing = tuple(float(s) for s in rng.uniform(0.3, 3.0, ndim))
+    a, b = rng.random(shape) < 0.2, rng.random(shape) < 0.05
+    a.flat[0] = b.flat[-1] = True
+    monkeypatch.setattr(boundary_module, "ROWS_PER_POINT", rows)
+    d_ab, d_ba = directed_distances(a, b, spacing_mm=spacing)
+    assert np.allclose(d_ab, _brute_force(a, b, spacing), rtol=0, atol=1e-12)
+    assert np.allclose(d_ba, _brute_force(b, a, spacing), rtol=0, atol=1e-12)
+
+
+def test_within_matches_brute_force_at_every_tolerance():
+    rng = np.random.default_rng(3)
+    a, b = rng.random((9, 7, 8)) < 0.1, rng.random((9, 7, 8)) < 0.1
+    spacing = (2.5, 0.8, 0.7)
+    exact = _brute_force(a, b, spacing)
+    for tau in [0.0, 0.7, 0.8, 1.5, 2.5, 3.0, *np.unique(exact)[:20]]:
+        assert (within(a, b, spacing_mm=spacing, radius_mm=float(tau)) == (exact <= tau)).all(), tau
 
 
 @pytest.mark.parametrize("gt_empty", [True, False])
@@ -227,9 +258,10 @@ def test_nifti_spacing_from_the_file_and_wrong_spacing_length(tmp_path):
 
 def test_workers_forked_after_an_in_process_search_do_not_hang(shifted):
     # a k-d tree query in this process first (pykdtree's OpenMP runtime), then a forked pool
-    g = np.zeros((3, 60), bool); g[1, :2] = True
-    p = g.copy(); p[1, 59] = True
-    assert boundary_metrics(g, p, spacing_mm=(1.0, 1.0), metrics=("hd",))["hd"] == 58.0
+    g = np.zeros((3, 400), bool); g[1, :2] = True
+    p = g.copy(); p[1, 399] = True  # 398 columns away: beyond the row search, so the k-d tree answers
+    assert 2 * boundary_module._search_radius((1.0, 1.0)) < 398
+    assert boundary_metrics(g, p, spacing_mm=(1.0, 1.0), metrics=("hd",))["hd"] == 398.0
     r = run(*shifted, "--metrics", "hd", "-j", "2", "--format", "json")
     assert r.exit_code == 0 and _classes(strict_json(r.stdout), "a")["hd"] == 1.0
 
