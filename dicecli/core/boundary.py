@@ -95,10 +95,11 @@ ROWS_PER_POINT = 300
 def _row_offsets(spacing: tuple[float, ...], radius_mm: float, shape: tuple[int, ...]):
     """The rows (offsets over all axes but the last) that can hold a point within ``radius_mm``.
 
-    Returns (offsets nearest first, their squared lengths in mm², the squared length of the next
-    row not tried for each, reach per axis, squared search bound). The bound is a hair above the
-    radius, so no row is lost to rounding; every row not tried is further than the bound or
-    outside a grid of ``shape`` (no offset reaches further than the grid is long).
+    Returns (offsets nearest first, the start of each run of equally long offsets and one past the
+    last, their squared lengths in mm², the squared length of the next run (the bound after the
+    last), reach per axis, squared search bound). The bound is a hair above the radius, so no row is
+    lost to rounding; every row not tried is further than the bound or outside a grid of ``shape``
+    (no offset reaches further than the grid is long).
     """
     bound = radius_mm * (1.0 + 1e-9)
     reach = tuple(min(int(bound // s) + 1, n) for s, n in zip(spacing, shape))
@@ -111,7 +112,9 @@ def _row_offsets(spacing: tuple[float, ...], radius_mm: float, shape: tuple[int,
     keep = squared <= bound2
     order = np.argsort(squared[keep], kind="stable")
     offsets, squared = offsets[keep][order], squared[keep][order]
-    return offsets, squared, np.append(squared[1:], bound2), reach, bound2
+    starts = np.flatnonzero(np.diff(squared, prepend=-1.0))  # symmetric offsets: one run of 2 or 4
+    runs = np.append(starts, len(squared))
+    return offsets, runs, squared[starts], np.append(squared[starts][1:], bound2), reach, bound2
 
 
 def _search_radius(spacing: tuple[float, ...]) -> float:
@@ -136,15 +139,16 @@ class _RowGrid:
     def __init__(self, shape, spacing, radius_mm: float):
         self.spacing = tuple(float(s) for s in spacing)
         self.shape = tuple(int(n) for n in shape)
-        offsets, self.row_sq, self.next_sq, reach, self.bound_sq = _row_offsets(self.spacing, float(radius_mm),
-                                                                                self.shape)
+        offsets, runs, row_sq, next_sq, reach, self.bound_sq = _row_offsets(self.spacing, float(radius_mm),
+                                                                            self.shape)
         # a gap of cap voxels or more along a row is beyond the bound by a voxel, or longer than the row
         self.cap = min(reach[-1] + 1, self.shape[-1])
         self.pads = tuple(reach[:-1]) + (self.cap,)
         self.padded = tuple(n + 2 * r for n, r in zip(self.shape, self.pads))
         strides = [int(np.prod(self.padded[i + 1:], dtype=np.int64)) for i in range(len(shape))]
         self.strides = np.array(strides, dtype=np.int64)
-        self.steps = (offsets @ self.strides[:-1]).tolist()
+        steps = (offsets @ self.strides[:-1]).tolist()
+        self.runs = [(steps[i:j], r, n) for i, j, r, n in zip(runs[:-1], runs[1:], row_sq.tolist(), next_sq.tolist())]
         self.gap_sq = (np.arange(self.cap + 1) * self.spacing[-1]) ** 2
         self.gap_sq[self.cap] = np.inf
 
@@ -176,8 +180,11 @@ class _RowGrid:
         out = np.empty(len(points))
         todo, where = points, np.arange(len(points))
         best = np.full(len(points), np.inf)
-        for step, row_sq, next_sq in zip(self.steps, self.row_sq.tolist(), self.next_sq.tolist()):
-            found = self.gap_sq[gaps[todo + step]]
+        for steps, row_sq, next_sq in self.runs:  # rows equally far: their nearest gap first (uint8, cheap)
+            gap = gaps[todo + steps[0]]
+            for step in steps[1:]:
+                np.minimum(gap, gaps[todo + step], out=gap)
+            found = self.gap_sq[gap]
             found += row_sq
             np.minimum(best, found, out=best)
             done = best <= next_sq
