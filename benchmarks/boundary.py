@@ -71,7 +71,7 @@ if emit:
 
 
 def deepmind_cmd(ds, tau: float, emit: bool = False) -> list[str]:
-    labels = ",".join(map(str, ds.labels))
+    labels = ",".join(map(str, range(1, ds.labels + 1)))  # ds.labels: classes 1..labels
     return [sys.executable, "-c", _DEEPMIND, str(ds.gt), str(ds.pred), str(tau), labels] + (["--emit"] if emit else [])
 
 
@@ -128,8 +128,7 @@ def main(argv=None) -> int:
     base = [str(dice_exe), "score", str(ds.gt), str(ds.pred), "--quiet", "--format", "json",
             "--metrics", METRICS, "--nsd-tolerance", str(args.tau)]
     floor = bench.Method("load", "load-only floor (nibabel reads, one process)",
-                         [sys.executable, "-c", bench.child_code("load", "3d"), str(ds.gt), str(ds.pred), "3d",
-                          ",".join(map(str, ds.labels))])
+                         [sys.executable, "-c", bench.child_code("load"), *bench.child_args(ds)])
     methods = [
         floor,
         bench.Method("deepmind", "DeepMind surface-distance, all five metrics (one process)", deepmind_cmd(ds, args.tau)),
