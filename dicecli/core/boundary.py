@@ -152,9 +152,8 @@ class _RowGrid:
         self.gap_sq = (np.arange(self.cap + 1) * self.spacing[-1]) ** 2
         self.gap_sq[self.cap] = np.inf
 
-    def points(self, grid: np.ndarray) -> np.ndarray:
-        """Flat indices in the padded frame of the True points of ``grid`` (row-major order)."""
-        where = np.flatnonzero(grid)
+    def points(self, where: np.ndarray) -> np.ndarray:
+        """Flat indices in the padded frame of the grid's flat indices ``where``."""
         out = np.zeros(len(where), dtype=np.int64)
         for axis, coordinate in enumerate(np.unravel_index(where, self.shape)):
             out += (coordinate + self.pads[axis]) * self.strides[axis]
@@ -198,17 +197,30 @@ class _RowGrid:
         return out
 
 
-def _nearest_mm(frame: _RowGrid, a_points, b_gaps, b_grid) -> np.ndarray:
-    """Exact distance in mm from each point of A to the nearest point of B: the row search, then
-    pykdtree's exact k-d tree for the points left (built only when some are)."""
+def _nearest_mm(frame: _RowGrid, a_points, b_gaps, b_where) -> np.ndarray:
+    """Exact distance in mm from each point of A to the nearest point of B (at flat indices ``b_where``
+    of the grid): the row search, then pykdtree's exact k-d tree for the points left (built only
+    when some are)."""
     out = frame.nearest_sq(a_points, b_gaps)
     far = out > frame.bound_sq
     np.sqrt(out, out=out)
     if far.any():
         spacing = np.asarray(frame.spacing)
-        tree = _kdtree()(np.argwhere(b_grid) * spacing, leafsize=32)
+        b_points = np.stack(np.unravel_index(b_where, frame.shape), axis=1)
+        tree = _kdtree()(b_points * spacing, leafsize=32)
         out[far] = tree.query(frame.coordinates(a_points[far]) * spacing, k=1)[0]
     return out
+
+
+def _directed(shape, a_where: np.ndarray, b_where: np.ndarray, spacing_mm) -> tuple[np.ndarray, np.ndarray]:
+    """directed_distances between the points at flat indices ``a_where`` and ``b_where`` of a grid."""
+    _kdtree()  # fail early, with the extra to install, when pykdtree is missing
+    if not len(a_where) or not len(b_where):
+        raise ValueError("both grids need at least one point")
+    spacing = tuple(float(s) for s in spacing_mm)
+    frame = _RowGrid(shape, spacing, _search_radius(spacing))
+    pa, pb = frame.points(a_where), frame.points(b_where)
+    return _nearest_mm(frame, pa, frame.gaps(pb), b_where), _nearest_mm(frame, pb, frame.gaps(pa), a_where)
 
 
 def directed_distances(a: np.ndarray, b: np.ndarray, *, spacing_mm) -> tuple[np.ndarray, np.ndarray]:
@@ -218,13 +230,14 @@ def directed_distances(a: np.ndarray, b: np.ndarray, *, spacing_mm) -> tuple[np.
     have a True point; distances between points are Euclidean with ``spacing_mm``
     per axis.
     """
-    _kdtree()  # fail early, with the extra to install, when pykdtree is missing
-    spacing = tuple(float(s) for s in spacing_mm)
-    frame = _RowGrid(a.shape, spacing, _search_radius(spacing))
-    pa, pb = frame.points(a), frame.points(b)
-    if not len(pa) or not len(pb):
-        raise ValueError("both grids need at least one point")
-    return _nearest_mm(frame, pa, frame.gaps(pb), b), _nearest_mm(frame, pb, frame.gaps(pa), a)
+    return _directed(a.shape, np.flatnonzero(a), np.flatnonzero(b), spacing_mm)
+
+
+def _within(shape, a_where: np.ndarray, b_where: np.ndarray, spacing_mm, radius_mm: float) -> np.ndarray:
+    """within, for the points at flat indices ``a_where`` and ``b_where`` of a grid."""
+    frame = _RowGrid(shape, spacing_mm, radius_mm)
+    found = frame.nearest_sq(frame.points(a_where), frame.gaps(frame.points(b_where)))
+    return np.sqrt(found) <= radius_mm
 
 
 def within(a: np.ndarray, b: np.ndarray, *, spacing_mm, radius_mm: float) -> np.ndarray:
@@ -232,9 +245,7 @@ def within(a: np.ndarray, b: np.ndarray, *, spacing_mm, radius_mm: float) -> np.
 
     Exact on the grid (every row within the radius is tried); no nearest-neighbour search.
     """
-    frame = _RowGrid(a.shape, spacing_mm, radius_mm)
-    found = frame.nearest_sq(frame.points(a), frame.gaps(frame.points(b)))
-    return np.sqrt(found) <= radius_mm
+    return _within(a.shape, np.flatnonzero(a), np.flatnonzero(b), spacing_mm, radius_mm)
 
 
 @dataclass(frozen=True)
@@ -256,23 +267,25 @@ def voxel_surfaces(gt: np.ndarray, pred: np.ndarray, *, spacing_mm) -> Surfaces:
     return Surfaces(*directed_distances(boundary_voxels(gt), boundary_voxels(pred), spacing_mm=spacing_mm))
 
 
-def _surfels(mask: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(bool grid of the corner points carrying a surfel, their sizes in row-major order)."""
+def _surfels(mask: np.ndarray, sizes: np.ndarray) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """(shape of the corner grid, flat indices of its points carrying a surfel, their sizes), row-major."""
     codes = neighbour_codes(mask)
-    on = (codes != 0) & (codes != np.uint8(sizes.size - 1))
-    return on, sizes[codes[on]]
+    flat = codes.reshape(-1)
+    on = np.subtract(flat, np.uint8(1))  # 0 wraps to 255: codes 1 .. full - 1 carry a surfel
+    where = np.flatnonzero(on < np.uint8(sizes.size - 2))
+    return codes.shape, where, sizes[flat[where]]
 
 
 def nsd_parts_of(gt: np.ndarray, pred: np.ndarray, *, spacing_mm, tolerance_mm: float) -> tuple[float, float]:
     """nsd_parts without exact distances: only whether each surfel is within the tolerance."""
     sizes = surfel_sizes(spacing_mm)
-    on_g, size_g = _surfels(gt, sizes)
-    on_p, size_p = _surfels(pred, sizes)
+    shape, on_g, size_g = _surfels(gt, sizes)
+    _, on_p, size_p = _surfels(pred, sizes)
     total = float(np.sum(size_g) + np.sum(size_p))
     if not size_g.size or not size_p.size:
         return 0.0, total
-    near = (np.sum(size_g[within(on_g, on_p, spacing_mm=spacing_mm, radius_mm=tolerance_mm)])
-            + np.sum(size_p[within(on_p, on_g, spacing_mm=spacing_mm, radius_mm=tolerance_mm)]))
+    near = (np.sum(size_g[_within(shape, on_g, on_p, spacing_mm, tolerance_mm)])
+            + np.sum(size_p[_within(shape, on_p, on_g, spacing_mm, tolerance_mm)]))
     return float(near), total
 
 
@@ -282,11 +295,11 @@ def surfel_surfaces(gt: np.ndarray, pred: np.ndarray, *, spacing_mm) -> Surfaces
     With one mask empty its side has no points and the other side's distances are inf.
     """
     sizes = surfel_sizes(spacing_mm)
-    on_g, size_g = _surfels(gt, sizes)
-    on_p, size_p = _surfels(pred, sizes)
-    if not on_g.any() or not on_p.any():
-        return Surfaces(np.full(int(on_g.sum()), np.inf), np.full(int(on_p.sum()), np.inf), size_g, size_p)
-    d_gp, d_pg = directed_distances(on_g, on_p, spacing_mm=spacing_mm)
+    shape, on_g, size_g = _surfels(gt, sizes)
+    _, on_p, size_p = _surfels(pred, sizes)
+    if not on_g.size or not on_p.size:
+        return Surfaces(np.full(on_g.size, np.inf), np.full(on_p.size, np.inf), size_g, size_p)
+    d_gp, d_pg = _directed(shape, on_g, on_p, spacing_mm)
     return Surfaces(d_gp, d_pg, size_g, size_p)
 
 

@@ -47,13 +47,18 @@ def neighbour_codes(mask: np.ndarray) -> np.ndarray:
     """The neighbour code of every corner point: shape ``mask.shape + 1`` per axis, uint8.
 
     Corner i (per axis) lies between voxels i - 1 and i; voxels outside count as background.
+    Built one axis at a time, last axis first: the code of a corner is the code of its lower
+    half-block shifted above the code of its upper half-block, so the voxel at block offset k
+    (row-major) lands on bit 2**d - 1 - k, as corner_bit says.
     """
-    padded = np.pad(np.asarray(mask, dtype=bool), 1).view(np.uint8)
-    shape = tuple(n + 1 for n in mask.shape)
-    codes = np.zeros(shape, dtype=np.uint8)
-    for offset in itertools.product((0, 1), repeat=mask.ndim):
-        block = padded[tuple(slice(o, o + n) for o, n in zip(offset, shape))]
-        codes |= block * np.uint8(corner_bit(offset))
+    codes = np.pad(np.asarray(mask, dtype=bool), 1).view(np.uint8)
+    width = 1
+    for axis in reversed(range(codes.ndim)):
+        lower = codes[(slice(None),) * axis + (slice(None, -1),)]
+        upper = codes[(slice(None),) * axis + (slice(1, None),)]
+        codes = np.left_shift(lower, width)
+        codes |= upper
+        width *= 2
     return codes
 
 
