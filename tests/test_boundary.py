@@ -309,3 +309,48 @@ def test_a_one_slice_volume_is_scored_as_2d(tmp_path):
     # as a slab every voxel would touch the z border and count as boundary: the contour mean is larger
     slab = boundary_metrics(g[:, :, None] > 0, p[:, :, None] > 0, spacing_mm=(2.0, 0.5, 3.0), metrics=("assd",))
     assert slab["assd"] != pytest.approx(want["assd"])
+
+
+def _label_maps(seed, shape, labels):
+    rng = np.random.default_rng(seed)
+    g = np.zeros(shape, np.uint8)
+    p = np.zeros(shape, np.uint8)
+    for value in range(1, labels + 1):  # boxes of each label at random places, the prediction shifted
+        corner = [int(rng.integers(0, n - 2)) for n in shape]
+        size = [int(rng.integers(1, 4)) for _ in shape]
+        box = tuple(slice(c, c + s) for c, s in zip(corner, size))
+        g[box] = value
+        p[tuple(slice(b.start + 1, b.stop + 1) for b in box)] = value
+    return g, p
+
+
+@pytest.mark.parametrize("shape", [(9, 11), (7, 8, 10), (5, 6, 13)])
+def test_class_boxes_by_comparison_and_by_sort_agree_and_hold_every_voxel(monkeypatch, shape):
+    import dicecli.core.boundary_case as bc
+
+    g, p = _label_maps(len(shape), shape, 20)
+    classes = [(v,) for v in range(1, 24)] + [(2, 5), (7, 21, 3)]
+    by_comparison = bc._boxes(g, p, classes)
+    monkeypatch.setattr(bc, "SORT_FROM_CLASSES", 0)
+    assert bc._boxes(g, p, classes) == by_comparison
+    for members, box in zip(classes, by_comparison):
+        mask = np.isin(g, members) | np.isin(p, members)
+        if box is None:
+            assert not mask.any()
+            continue
+        inside = np.zeros(shape, bool); inside[box] = True
+        assert mask[box].any() and not (mask & ~inside).any()
+        for axis in range(len(shape)):  # tight: every face of the box touches the class
+            assert np.moveaxis(mask[box], axis, 0)[0].any() and np.moveaxis(mask[box], axis, 0)[-1].any()
+
+
+def test_background_class_is_scored_on_the_whole_image():
+    from dicecli.core.boundary_case import case_boundary
+
+    g, p = _label_maps(1, (12, 14), 3)
+    metrics = ("hd", "hd95", "assd", "masd", "nsd")
+    got = case_boundary(g, p, [("0", (0,)), ("1", (1,))], spacing_mm=(1.5, 0.7), metrics=metrics,
+                        convention="voxel", tolerances=[1.0, 1.0])
+    for row, label in enumerate((0, 1)):
+        want = boundary_metrics(g == label, p == label, spacing_mm=(1.5, 0.7), metrics=metrics, tolerance_mm=1.0)
+        assert got.values[row].tolist() == [want[m] for m in metrics]

@@ -46,15 +46,41 @@ def image_diagonal_mm(shape, spacing_mm) -> float:
     return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing_mm))))
 
 
+#: Up to this many classes, each class's box comes from one comparison over the foreground voxels;
+#: beyond, from one sort of each map's foreground values (its cost does not grow with the classes).
+SORT_FROM_CLASSES = 16
+
+
 def _boxes(gt: np.ndarray, pred: np.ndarray, classes) -> list[tuple[slice, ...] | None]:
-    """Per class, the bounding box of its voxels in either map (None when absent from both)."""
+    """Per class, the bounding box of its voxels in either map (None when absent from both).
+
+    The foreground voxels of both maps are listed once; a class with background (0) among its
+    members gets the whole image (background is mostly where both maps are 0, which the list skips).
+    """
     flat_g, flat_p = gt.reshape(-1), pred.reshape(-1)
     where = _foreground(flat_g, flat_p)
-    g, p = flat_g[where], flat_p[where]
-    shape = gt.shape
+    if len(classes) > SORT_FROM_CLASSES:
+        lows, highs = _label_boxes(where, gt.shape, (flat_g, flat_p))
+        boxes = []
+        for members in classes:
+            found = [label for label in members if label in lows]
+            boxes.append(tuple(slice(int(min(lows[f][axis] for f in found)), int(max(highs[f][axis] for f in found)) + 1)
+                               for axis in range(gt.ndim)) if found else None)
+    else:
+        boxes = _boxes_by_comparison(where, gt.shape, flat_g[where], flat_p[where], classes)
+    whole = tuple(slice(0, n) for n in gt.shape)
+    return [whole if 0 in members else box for members, box in zip(classes, boxes)]
+
+
+def _boxes_by_comparison(where: np.ndarray, shape, g: np.ndarray, p: np.ndarray, classes) -> list:
+    """Per class (no background among its members), the box of the voxels at ``where`` whose value
+    ``g`` or ``p`` is one of its members: one comparison over the foreground per class."""
     strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
     out: list[tuple[slice, ...] | None] = []
     for members in classes:
+        if 0 in members:
+            out.append(None)
+            continue
         if len(members) == 1:
             hit = (g == members[0]) | (p == members[0])
         else:
@@ -75,13 +101,44 @@ def _boxes(gt: np.ndarray, pred: np.ndarray, classes) -> list[tuple[slice, ...] 
     return out
 
 
+def _label_boxes(where: np.ndarray, shape, maps) -> tuple[dict, dict]:
+    """({label: lowest index per axis}, {label: highest}) over the voxels at the sorted flat indices
+    ``where`` of every map in ``maps``: each map's values there sorted (stable, so each label's
+    voxels stay in row-major order) and every label's box read off its run."""
+    lows, highs = {}, {}
+    if not where.size:
+        return lows, highs
+    coordinates = np.unravel_index(where, shape)[1:]  # the leading axis is read off the flat indices' order
+    row_size = int(np.prod(shape[1:], dtype=np.int64))
+    for flat in maps:
+        values = flat[where]
+        order = np.argsort(values, kind="stable")
+        values = values[order]
+        starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+        ends = np.append(starts[1:], values.size) - 1
+        first, last = where[order[starts]] // row_size, where[order[ends]] // row_size
+        low = [first] + [np.minimum.reduceat(c[order], starts) for c in coordinates]
+        high = [last] + [np.maximum.reduceat(c[order], starts) for c in coordinates]
+        for i, label in enumerate(values[starts].tolist()):
+            lo, hi = np.array([a[i] for a in low]), np.array([a[i] for a in high])
+            if label in lows:
+                lo, hi = np.minimum(lo, lows[label]), np.maximum(hi, highs[label])
+            lows[label], highs[label] = lo, hi
+    return lows, highs
+
+
 def _foreground(g: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Sorted flat indices where either label map is non-zero; background 8-byte words are skipped."""
     per_word = 8 // g.dtype.itemsize if g.dtype == p.dtype and g.dtype.itemsize <= 8 else 0
     head = g.size // per_word * per_word if per_word else 0
     if head < 64:
         return np.flatnonzero((g != 0) | (p != 0))
-    words = np.flatnonzero(g[:head].view(np.uint64) | p[:head].view(np.uint64))
+    gw, pw = g[:head].view(np.uint64), p[:head].view(np.uint64)
+    active = np.empty(gw.size, dtype=bool)
+    step = 1 << 20  # words per chunk: the OR's temporary stays at 8 MB
+    for start in range(0, gw.size, step):
+        np.not_equal(gw[start:start + step] | pw[start:start + step], 0, out=active[start:start + step])
+    words = np.flatnonzero(active)  # a bool mask: ~8x faster to scan than the words themselves
     candidates = (words[:, None] * per_word + np.arange(per_word)).reshape(-1)
     candidates = candidates[(g[candidates] != 0) | (p[candidates] != 0)]
     tail = head + np.flatnonzero((g[head:] != 0) | (p[head:] != 0))
