@@ -167,9 +167,15 @@ class _RowGrid:
         """Per voxel of the padded frame: gap along the row to the nearest of ``points``, capped."""
         gaps = np.full(int(np.prod(self.padded, dtype=np.int64)), self.cap,
                        dtype=np.uint8 if self.cap < 256 else np.uint16)
-        for d in range(self.cap - 1, 0, -1):  # nearest last: it overwrites (stays inside the row's padding)
-            gaps[points + d] = d
-            gaps[points - d] = d
+        if self.cap > 1:
+            # only the ends of runs of points along a row write beside them: a point's other side is a
+            # point (gap 0), and past it that point's own gaps are smaller
+            apart = np.diff(points) != 1
+            first, last = points[np.append(True, apart)], points[np.append(apart, True)]
+            at = np.empty(max(len(first), len(last)), dtype=points.dtype)
+            for d in range(self.cap - 1, 0, -1):  # nearest last: it overwrites (stays inside the row's padding)
+                gaps[np.add(last, d, out=at[:len(last)])] = d
+                gaps[np.subtract(first, d, out=at[:len(first)])] = d
         gaps[points] = 0
         return gaps
 
