@@ -75,15 +75,14 @@ def _kdtree():
 def boundary_voxels(mask: np.ndarray) -> np.ndarray:
     """``mask`` minus its erosion by the face-connected cross; outside the image is background."""
     mask = np.asarray(mask, dtype=bool)
-    padded = np.pad(mask, 1)
     interior = mask.copy()
-    core = tuple(slice(1, -1) for _ in range(mask.ndim))
-    for axis in range(mask.ndim):
-        for shift in (0, 2):
-            index = list(core)
-            index[axis] = slice(shift, shift + mask.shape[axis])
-            interior &= padded[tuple(index)]
-    return mask & ~interior
+    for axis in range(mask.ndim):  # a voxel stays interior when both face neighbours along each axis are in
+        before = (slice(None),) * axis
+        interior[before + (slice(1, None),)] &= mask[before + (slice(None, -1),)]
+        interior[before + (slice(None, -1),)] &= mask[before + (slice(1, None),)]
+        interior[before + (0,)] = False  # the image border: outside is background
+        interior[before + (-1,)] = False
+    return np.bitwise_xor(interior, mask, out=interior)  # interior is inside the mask: xor removes it
 
 
 #: Rows of the grid tried per point before the k-d tree takes over: sets the radius of the exact grid

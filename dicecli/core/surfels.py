@@ -51,7 +51,9 @@ def neighbour_codes(mask: np.ndarray) -> np.ndarray:
     half-block shifted above the code of its upper half-block, so the voxel at block offset k
     (row-major) lands on bit 2**d - 1 - k, as corner_bit says.
     """
-    codes = np.pad(np.asarray(mask, dtype=bool), 1).view(np.uint8)
+    mask = np.asarray(mask, dtype=bool)
+    codes = np.zeros(tuple(n + 2 for n in mask.shape), dtype=np.uint8)
+    codes[(slice(1, -1),) * mask.ndim] = mask
     width = 1
     for axis in reversed(range(codes.ndim)):
         lower = codes[(slice(None),) * axis + (slice(None, -1),)]
