@@ -101,11 +101,12 @@ def _boxes_by_comparison(where: np.ndarray, shape, g: np.ndarray, p: np.ndarray,
     return out
 
 
-def _label_boxes(where: np.ndarray, shape, maps) -> tuple[dict, dict]:
+def _label_boxes(where: np.ndarray, shape, maps) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """({label: lowest index per axis}, {label: highest}) over the voxels at the sorted flat indices
     ``where`` of every map in ``maps``: each map's values there sorted (stable, so each label's
     voxels stay in row-major order) and every label's box read off its run."""
-    lows, highs = {}, {}
+    lows: dict[int, np.ndarray] = {}
+    highs: dict[int, np.ndarray] = {}
     if not where.size:
         return lows, highs
     coordinates = np.unravel_index(where, shape)[1:]  # the leading axis is read off the flat indices' order
