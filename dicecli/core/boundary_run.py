@@ -1,6 +1,6 @@
 """Boundary metrics of a run: (cases x classes) tables with the empty-mask rules, and summaries.
 
-Rules (README "Boundary metrics", man page):
+Rules (docs/conventions.md, "Boundary metrics"; man page):
 
 - both masks empty (status both_empty): hd, hd95, assd, masd undefined; nsd
   follows ``empty_both`` like Dice (undefined by default);
