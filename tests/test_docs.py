@@ -53,7 +53,8 @@ FOREIGN_OPTIONS = {
     "--cases-2d": "benchmarks/bench.py",
     "--cases-3d": "benchmarks/bench.py",
     "--dtype": "benchmarks/memory.py",
-    "--cases": "benchmarks/memory.py",
+    "--cases": "benchmarks/memory.py, benchmarks/bench.py",
+    "--sets": "benchmarks/bench.py",
 }
 
 SCORE = main.commands["score"]
