@@ -20,6 +20,7 @@ workers), never a library user's process. A no-op off glibc.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 _M_TRIM_THRESHOLD = -1
@@ -51,8 +52,9 @@ def keep_freed_memory() -> bool:
     return _keeping
 
 
-def _free_bytes() -> int | None:
-    """Bytes malloc holds freed (glibc mallinfo2: fordblks), None when it cannot tell."""
+@functools.cache
+def _libc_trim():
+    """(mallinfo2 or None, malloc_trim) of glibc, looked up once per process."""
     import ctypes
 
     class Mallinfo2(ctypes.Structure):
@@ -60,12 +62,19 @@ def _free_bytes() -> int | None:
                     ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
                      "fordblks", "keepcost")]
 
-    try:
-        mallinfo2 = ctypes.CDLL(None).mallinfo2
-    except (OSError, AttributeError):  # glibc before 2.33
-        return None
-    mallinfo2.restype = Mallinfo2
-    return int(mallinfo2().fordblks)
+    libc = ctypes.CDLL(None)
+    mallinfo2 = getattr(libc, "mallinfo2", None)  # glibc 2.33 and later
+    if mallinfo2 is not None:
+        mallinfo2.restype = Mallinfo2
+    trim = libc.malloc_trim
+    trim.argtypes = [ctypes.c_size_t]
+    return mallinfo2, trim
+
+
+def _free_bytes() -> int | None:
+    """Bytes malloc holds freed (glibc mallinfo2: fordblks), None when it cannot tell."""
+    mallinfo2 = _libc_trim()[0]
+    return None if mallinfo2 is None else int(mallinfo2().fordblks)
 
 
 def after_case(decoded_bytes: int) -> bool:
@@ -78,9 +87,5 @@ def after_case(decoded_bytes: int) -> bool:
     free = _free_bytes()
     if free is not None and free <= RETAIN_BYTES:
         return False
-    import ctypes
-
-    trim = ctypes.CDLL(None).malloc_trim
-    trim.argtypes = [ctypes.c_size_t]
-    return bool(trim(RETAIN_BYTES))
+    return bool(_libc_trim()[1](RETAIN_BYTES))
 

@@ -221,7 +221,7 @@ def _looks_like_instances(counts: CaseCounts) -> bool:
 def _score_channels(gt_labels, stack: np.ndarray, settings: Settings) -> _Scored:
     """Score a (channels, *spatial) prediction: region channels, multilabel or argmax."""
     n = stack.shape[0]
-    kind = channel_kind(n, region_channels=len(settings.region_labels) or None, multilabel=settings.multilabel)
+    kind = channel_kind(region_channels=settings.reads_region_channels(n), multilabel=settings.multilabel)
     scale = channel_scale(stack, kind, pred_kind=settings.pred_kind, prob_scale=settings.prob_scale,
                           soft=settings.soft)
     meaning = Interpretation(kind, scale)

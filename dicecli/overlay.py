@@ -58,7 +58,7 @@ def read_case_masks(gt_path: str, pred_path: str | None, settings: Settings) -> 
         labels = prediction_labels(array, threshold=settings.threshold_for(1), pred_kind=settings.pred_kind,
                                    prob_scale=settings.prob_scale)[0]
         return CaseMasks(gt_labels, labels, None, gt.axes)
-    kind = channel_kind(array.shape[0], region_channels=len(settings.region_labels) or None,
+    kind = channel_kind(region_channels=settings.reads_region_channels(array.shape[0]),
                         multilabel=settings.multilabel)
     scale = channel_scale(array, kind, pred_kind=settings.pred_kind, prob_scale=settings.prob_scale,
                           soft=settings.soft)

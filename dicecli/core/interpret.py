@@ -225,10 +225,11 @@ def single_map(array: np.ndarray, *, threshold: float, pred_kind: str = "auto",
     return labels, Interpretation(kind, scale if kind == PROBABILITY else None)
 
 
-def channel_kind(n_channels: int, *, region_channels: int | None, multilabel: bool) -> str:
-    """How a (channels, ...) stack becomes labels: REGIONS when it has exactly one channel per
-    region of the label names (``region_channels``), MULTILABEL under --multilabel, else SOFTMAX."""
-    if region_channels is not None and n_channels == region_channels:
+def channel_kind(*, region_channels: bool, multilabel: bool) -> str:
+    """How a (channels, ...) stack becomes labels: REGIONS when it holds one channel per region of
+    the label names (``region_channels``, see Settings.reads_region_channels), MULTILABEL under
+    --multilabel, else SOFTMAX."""
+    if region_channels:
         return REGIONS
     return MULTILABEL if multilabel else SOFTMAX
 
