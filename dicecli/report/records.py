@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 from .. import __version__
+from ..core.aggregate import ClassSummary
+from .json_text import Encoded, EncodedObject, column_texts, compact, record_template, record_texts, string
 from .object_records import case_class_fields, has_objects, object_settings, summary_class_fields
 if TYPE_CHECKING:  # reporters take the records; they never call the API that builds them
     from ..run.evaluate import Evaluation
@@ -37,7 +39,17 @@ def _stats(s) -> dict:
     return s._asdict()
 
 
-def settings_record(run: Evaluation) -> dict:
+def _classes_setting(run: Evaluation, encoded: bool):
+    """settings.classes: a record per class (encoded: as one line of JSON text)."""
+    if encoded:
+        columns: list[list] = [[c.key for c in run.classes], [list(c.labels) for c in run.classes],
+                               [c.region for c in run.classes]]
+        return Encoded("[" + ", ".join(record_texts(["key", "labels", "region"], columns)) + "]")
+    return [{"key": c.key, "labels": list(c.labels), "region": c.region} for c in run.classes]
+
+
+def settings_record(run: Evaluation, *, encoded: bool = False) -> dict:
+    """The settings block (encoded: big tables as JSON text, for the JSON writer)."""
     s = run.settings
     return {
         "metric": METRIC,
@@ -63,7 +75,7 @@ def settings_record(run: Evaluation) -> dict:
         "ignore_label": s.ignore_label,
         "regions": {name: list(members) for name, members in s.regions},
         "label_names": {name: value for name, value in s.label_names},
-        "classes": [{"key": c.key, "labels": list(c.labels), "region": c.region} for c in run.classes],
+        "classes": _classes_setting(run, encoded),
         "metrics": list(s.metrics),
         "soft": s.soft,
         **object_settings(s),
@@ -140,44 +152,86 @@ def case_records(run: Evaluation) -> list[dict]:
     return list(iter_case_records(run))
 
 
-def iter_case_records(run: Evaluation, block: int | None = None):
+def iter_case_records(run: Evaluation, block: int | None = None, *, encoded: bool = False):
     """One record per case, in case order, each with a record per class: made from the tables
     ``block`` (default BLOCK_CASES) cases at a time (runs can have 100,000 cases or tens of
-    thousands of classes, and a writer streams the records: only one block's records exist at once)."""
+    thousands of classes, and a writer streams the records: only one block's records exist at once).
+    encoded: each record as an Encoded line of JSON (for the JSON writer; no dict per class)."""
     block = block or BLOCK_CASES
     for start in range(0, len(run.cases), block):
-        yield from _case_block(run, start, min(start + block, len(run.cases)))
+        yield from _case_block(run, start, min(start + block, len(run.cases)), encoded)
 
 
-def _case_block(run: Evaluation, start: int, stop: int):
-    keys = run.keys
+def _case_head(run: Evaluation, info: dict, i: int) -> dict:
+    """A case record without its classes (``info``: the block's _CASE_FIELDS, ``i``: the case in it)."""
+    record = {"case": info["case"][i], "gt": info["gt"][i], "pred": info["pred"][i],
+              "pred_kind": info["pred_kind"][i], "prob_scale": info["prob_scale"][i],
+              "axes_reversed": info["axes_reversed"][i],
+              "n_voxels": int(info["n_voxels"][i]), "n_ignored": int(info["n_ignored"][i]),
+              "voxel_volume_mm3": volume_mm3(info["voxel_volume_mm3"][i])}
+    boundary = info["boundary"][i]
+    if boundary is not None:
+        record.update(spacing_mm=list(boundary.spacing_mm), spacing_source=boundary.spacing_source,
+                      diagonal_mm=number(boundary.diagonal_mm))
+    return record
+
+
+def _volume_columns(run: Evaluation, row: int) -> dict[str, list]:
+    """A case's volumes per class (only where its spacing is known)."""
+    gt_mm3, pred_mm3 = run.gt_volume_mm3[row].tolist(), run.pred_volume_mm3[row].tolist()  # type: ignore[index]  # set: spacing known
+    return dict(gt_volume_mm3=[volume_mm3(v) for v in gt_mm3], pred_volume_mm3=[volume_mm3(v) for v in pred_mm3],
+                gt_volume_ml=[volume_ml(v) for v in gt_mm3], pred_volume_ml=[volume_ml(v) for v in pred_mm3])
+
+
+def _block_tables(run: Evaluation, start: int, stop: int) -> dict[str, list[list]]:
     rows = slice(start, stop)
     tables = {"dice": _number_rows(run.dice[rows]), "tp": run.tp[rows].tolist(), "fp": run.fp[rows].tolist(),
               "fn": run.fn[rows].tolist(), "status": run.status[rows].tolist()}
     tables.update((name, _number_rows(table[rows])) for name, table in run.metrics.items())
-    cases = run.cases
-    info = {name: cases.values(name, start, stop) for name in _CASE_FIELDS}
+    return tables
+
+
+def _case_block(run: Evaluation, start: int, stop: int, encoded: bool = False):
+    if encoded and not has_objects(run):
+        yield from _encoded_case_block(run, start, stop)
+        return
+    keys = run.keys
+    tables = _block_tables(run, start, stop)
+    info = {name: run.cases.values(name, start, stop) for name in _CASE_FIELDS}
     for i, row in enumerate(range(start, stop)):
         columns = {name: table[i] for name, table in tables.items()}
-        if info["voxel_volume_mm3"][i] is not None:  # volumes only where the spacing is known
-            gt_mm3, pred_mm3 = run.gt_volume_mm3[row].tolist(), run.pred_volume_mm3[row].tolist()  # type: ignore[index]  # set: spacing known
-            columns.update(gt_volume_mm3=[volume_mm3(v) for v in gt_mm3], pred_volume_mm3=[volume_mm3(v) for v in pred_mm3],
-                           gt_volume_ml=[volume_ml(v) for v in gt_mm3], pred_volume_ml=[volume_ml(v) for v in pred_mm3])
+        if info["voxel_volume_mm3"][i] is not None:
+            columns.update(_volume_columns(run, row))
         names = list(columns)
         classes = {key: dict(zip(names, cells)) for key, cells in zip(keys, zip(*columns.values()))}
         if has_objects(run):
-            for record, fields in zip(classes.values(), case_class_fields(run, row)):
-                record.update(fields)
-        record = {"case": info["case"][i], "gt": info["gt"][i], "pred": info["pred"][i],
-                  "pred_kind": info["pred_kind"][i], "prob_scale": info["prob_scale"][i],
-                  "axes_reversed": info["axes_reversed"][i],
-                  "n_voxels": int(info["n_voxels"][i]), "n_ignored": int(info["n_ignored"][i]),
-                  "voxel_volume_mm3": volume_mm3(info["voxel_volume_mm3"][i])}
-        boundary = info["boundary"][i]
-        if boundary is not None:
-            record.update(spacing_mm=list(boundary.spacing_mm), spacing_source=boundary.spacing_source,
-                          diagonal_mm=number(boundary.diagonal_mm))
-        yield {**record, "classes": classes}
+            for class_record, fields in zip(classes.values(), case_class_fields(run, row)):
+                class_record.update(fields)
+        record = {**_case_head(run, info, i), "classes": classes}
+        yield Encoded(compact(record)) if encoded else record
+
+
+def _encoded_case_block(run: Evaluation, start: int, stop: int):
+    """_case_block's records as JSON text: each table of the block converted to text in one pass,
+    then one template per record (the same text as encoding the records one by one)."""
+    tables = _block_tables(run, start, stop)
+    info = {name: run.cases.values(name, start, stop) for name in _CASE_FIELDS}
+    prefixes = [string(key) + ": " for key in run.keys]
+    k = len(prefixes)
+    texts = [column_texts([cell for row in table for cell in row]) for table in tables.values()]
+    names = list(tables)
+    template = record_template(names)
+    for i, row in enumerate(range(start, stop)):
+        cells = [column[i * k:(i + 1) * k] for column in texts]
+        if info["voxel_volume_mm3"][i] is None:
+            classes = [template.format(*member) for member in zip(*cells)]
+        else:
+            volumes = _volume_columns(run, row)
+            cells += [column_texts(column) for column in volumes.values()]
+            with_volumes = record_template(names + list(volumes))
+            classes = [with_volumes.format(*member) for member in zip(*cells)]
+        head = compact(_case_head(run, info, i))
+        yield Encoded(head[:-1] + ', "classes": {' + ", ".join(map(str.__add__, prefixes, classes)) + "}}")
 
 
 class LazyRows:
@@ -194,7 +248,12 @@ class LazyRows:
         return iter(self.make())
 
 
-def summary_record(run: Evaluation) -> dict:
+def _summary_classes(run: Evaluation, encoded: bool):
+    """summary.classes: a record of statistics per class (encoded: JSON text per class, made from
+    the columns of the statistics, when no class has metric or object fields)."""
+    if encoded and not run.metric_summaries and not has_objects(run):
+        columns = [list(column) for column in zip(*run.summary.classes)] or [[] for _ in ClassSummary._fields]
+        return EncodedObject(list(run.keys), record_texts(list(ClassSummary._fields), columns))
     classes = {}
     for col, (key, s) in enumerate(zip(run.keys, run.summary.classes)):
         record = _stats(s)
@@ -203,8 +262,13 @@ def summary_record(run: Evaluation) -> dict:
         if has_objects(run):
             record.update(summary_class_fields(run, col))
         classes[key] = record
+    return classes
+
+
+def summary_record(run: Evaluation, *, encoded: bool = False) -> dict:
+    """The summary block (encoded: big tables as JSON text, for the JSON writer)."""
     return {
-        "classes": classes,
+        "classes": _summary_classes(run, encoded),
         "mean": number(run.summary.mean),
         "pooled": number(run.summary.pooled),
         "n_cases": len(run.cases),
@@ -218,15 +282,16 @@ def run_record(run: Evaluation, *, settings_extra: dict | None = None, extra: di
     """The whole run as JSON-ready data (the JSON contract of DESIGN.md).
 
     settings_extra: more "settings" fields (e.g. the gate options); extra: more top-level
-    fields (e.g. the "gate" verdict), added after the standard ones. lazy: "cases" is a LazyRows
-    (records made as they are written) instead of a list.
+    fields (e.g. the "gate" verdict), added after the standard ones. lazy (for the JSON writer):
+    "cases" is a LazyRows (records made as they are written) instead of a list, and the big tables
+    (case records, summary and settings classes) are JSON text already (json_text.Encoded).
     """
     return {
         "schema": SCHEMA,
         "tool": {"name": "dicecli", "version": __version__},
-        "settings": {**settings_record(run), **(settings_extra or {})},
-        "cases": LazyRows(len(run.cases), lambda: iter_case_records(run)) if lazy else case_records(run),
-        "summary": summary_record(run),
+        "settings": {**settings_record(run, encoded=lazy), **(settings_extra or {})},
+        "cases": LazyRows(len(run.cases), lambda: iter_case_records(run, encoded=True)) if lazy else case_records(run),
+        "summary": summary_record(run, encoded=lazy),
         "errors": [{"case": e.case, "path": e.path, "message": e.message} for e in run.errors],
         "warnings": list(run.warnings),
         **(extra or {}),
