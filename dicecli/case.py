@@ -147,7 +147,7 @@ def _count(gt_labels: np.ndarray, labels: np.ndarray, settings: Settings, meanin
     g, p = gt_labels, labels
     if settings.foreground_only:
         g, p = _foreground(gt_labels), _foreground(labels)
-    counts = count_labels(g, p, ignore=settings.ignore_label)
+    counts = count_labels(g, p, ignore=settings.ignore_label, keep_joint=bool(settings.region_members))
     return _Scored(counts, meaning, region_counts=_regions(counts, settings, g, p), maps=(gt_labels, labels),
                    boundary_maps=(g, p) if settings.boundary_metrics else None)
 

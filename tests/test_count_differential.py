@@ -80,8 +80,12 @@ def test_small_images_count_as_the_word_path_does(case, chunk):
     small = count_labels(g, p, ignore=ignore)
     with chunk_size(chunk), patched(score, "_SMALL_VOXELS", 0):
         words = count_labels(g, p, ignore=ignore)
+    lean = count_labels(g, p, ignore=ignore, keep_joint=False)  # what a run without regions asks for
     for name in ("labels", "tp", "fp", "fn", "n_voxels", "n_ignored"):
         np.testing.assert_array_equal(getattr(small, name), getattr(words, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(lean, name), getattr(words, name), err_msg=name)
+        if name not in ("n_voxels", "n_ignored"):
+            assert getattr(small, name).dtype == getattr(lean, name).dtype == getattr(words, name).dtype == np.int64
     assert (small.joint is None) == (words.joint is None)
     for a, b in zip(small.joint or (), words.joint or ()):
         np.testing.assert_array_equal(a, b)

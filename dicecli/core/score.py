@@ -99,7 +99,8 @@ def _small_uint(max_value: int) -> np.dtype:
     return np.dtype(np.uint64)
 
 
-def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None) -> CaseCounts:
+def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None,
+                 keep_joint: bool = True) -> CaseCounts:
     """Count TP, FP and FN for every label value present in ``gt`` or ``pred``.
 
     Both arrays must have the same shape and a non-negative integer (or bool)
@@ -110,6 +111,8 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     One streaming pass in chunks of ``CHUNK_VOXELS``: 8-byte words that are 0 in
     both arrays are skipped and added to label 0, so cost follows the foreground
     and temporaries stay chunk-sized whatever the volume.
+    keep_joint: False lets small images (up to _SMALL_VOXELS) skip the joint cells, which only
+    regions use (region counts then come from the label arrays).
     """
     if gt.shape != pred.shape:
         raise ValueError(f"shapes differ: {gt.shape} vs {pred.shape}")
@@ -125,7 +128,7 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
         empty = np.zeros(0, dtype=np.int64)
         return CaseCounts(empty, empty, empty, empty, 0)
     if g.size <= _SMALL_VOXELS:
-        small = _count_small(g, p, ignore)
+        small = _count_small(g, p, ignore, keep_joint)
         if small is not None:
             return small
     if g.dtype.itemsize == 1:  # at most 256 labels: the tally grows to the largest value met, no max() pass
@@ -147,18 +150,31 @@ def count_labels(gt: np.ndarray, pred: np.ndarray, *, ignore: int | None = None)
     return _finish(tally, values, skipped, int(g.size), ignore)
 
 
-def _count_small(g: np.ndarray, p: np.ndarray, ignore: int | None) -> CaseCounts | None:
+def _count_small(g: np.ndarray, p: np.ndarray, ignore: int | None, keep_joint: bool = True) -> CaseCounts | None:
     """count_labels of small flat arrays with labels below 256 from one joint histogram (the same
-    CaseCounts, joint cells included); None when a label is 256 or more."""
+    CaseCounts; joint cells only when ``keep_joint``); None when a label is 256 or more. Without an
+    ignore label the counts are read straight off the matrix (a 64x64 image: about 35 us, not 55)."""
     k = int(max(g.max(), p.max())) + 1
     if k > 256:
         return None
     code = g.astype(np.uint16)
     code *= k
     code += p
-    tally = _JointTally(k)
-    tally.joint = np.bincount(code, minlength=k * k)
-    return _finish(tally, np.arange(k, dtype=np.int64), 0, int(g.size), ignore)
+    joint = np.bincount(code, minlength=k * k)
+    if ignore is not None:
+        tally = _JointTally(k)
+        tally.joint = joint
+        return _finish(tally, np.arange(k, dtype=np.int64), 0, int(g.size), ignore)
+    matrix = joint.reshape(k, k)  # rows: ground truth, columns: prediction
+    gt_hist, pred_hist = matrix.sum(axis=1), matrix.sum(axis=0)
+    present = np.flatnonzero(gt_hist + pred_hist)  # label values: the matrix is indexed by value
+    tp = matrix.diagonal()[present]
+    cells = None
+    if keep_joint:
+        rows, cols = np.nonzero(matrix)
+        cells = (rows.astype(np.int64), cols.astype(np.int64), matrix[rows, cols])
+    return CaseCounts(labels=present.astype(np.int64), tp=tp, fp=pred_hist[present] - tp,
+                      fn=gt_hist[present] - tp, n_voxels=int(g.size), joint=cells)
 
 
 def label_too_large(value: int) -> str:

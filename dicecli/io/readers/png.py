@@ -71,6 +71,11 @@ def read(path: str) -> Volume:
             array = _spng_pixels(data, width, height)
             if array is not None:
                 return Volume(array=array, path=path, axes="zyx")
+    return _read_with_pillow(path, data, header)
+
+
+def _read_with_pillow(path: str, data: bytes, header) -> Volume:
+    """Decode ``data`` (the file at ``path``) with pillow; ReadError for anything but a mask."""
     try:
         with _open(data, header) as im:  # lazy: header only
             width, height = im.size
