@@ -12,7 +12,6 @@ Undefined statistics are None, never NaN.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -140,8 +139,12 @@ def _column_stats(values: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _maybe_list(values: np.ndarray) -> list:
-    """Floats as Python floats, None where not finite."""
-    return [v if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).tolist()]
+    """Floats as Python floats, None where not finite (one tolist; the undefined set by index)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = values.tolist()
+    for i in np.flatnonzero(~np.isfinite(values)).tolist():
+        out[i] = None
+    return out
 
 
 def summarize_columns(values: np.ndarray, pooled) -> tuple[ClassSummary, ...]:
@@ -158,9 +161,9 @@ def summarize_columns(values: np.ndarray, pooled) -> tuple[ClassSummary, ...]:
         stats = _column_stats(values[:, start:start + step])
         n = stats["n"].tolist()
         columns = [_maybe_list(stats[k]) for k in ("mean", "std", "median", "min", "max")]
-        out += [ClassSummary(n=k, n_undefined=n_cases - k, mean=mean, std=std, median=median, min=lo, max=hi,
-                             pooled=p)
-                for k, mean, std, median, lo, hi, p in zip(n, *columns, pooled[start:start + step])]
+        undefined = (n_cases - stats["n"]).tolist()
+        # _make: a tuple made from each row of fields in order, without keyword parsing per class
+        out += map(ClassSummary._make, zip(n, undefined, *columns, pooled[start:start + step]))
     return tuple(out)
 
 

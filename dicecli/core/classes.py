@@ -45,7 +45,7 @@ def build_classes(labels, regions=(), names=()) -> tuple[ClassSpec, ...]:
     """Plain labels (in order, named where a name exists) followed by the regions."""
     by_label = {int(v): n for n, v in names}
     values = [int(v) for v in labels]
-    out = [ClassSpec(by_label.get(v) or str(v), (v,)) for v in values]
+    out = list(map(ClassSpec._make, ((by_label.get(v) or str(v), (v,), False) for v in values)))
     out += [ClassSpec(name, tuple(int(v) for v in members), True) for name, members in regions]
     # distinct label values have distinct keys; only names and regions can collide
     duplicate = first_duplicate(c.key for c in out) if names or regions else None
