@@ -349,8 +349,8 @@ def score_volumes(case: str, gt, pred, settings: Settings) -> CaseResult:
                 scored = _score_channels(gt_labels, array, settings)
         except InputError as exc:
             raise type(exc)(exc.path or pred.path, exc.reason) from None
-        scored.meaning = replace(scored.meaning, channel_axis=fit.channel_axis, axes_reversed=fit.reverse,
-                                 axes_unchecked=fit.also_fits_stored and not str(pred.path).lower().endswith(".npz"))
+        scored.meaning = scored.meaning.placed(fit.channel_axis, fit.reverse,
+                                               fit.also_fits_stored and not str(pred.path).lower().endswith(".npz"))
     voxel_volume = _voxel_volume(gt)
     extra = _objects_and_lesions(scored.maps, settings, voxel_volume)
     if scored.boundary_maps is not None:

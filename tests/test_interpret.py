@@ -53,3 +53,16 @@ def test_ground_truth_must_be_a_label_map():
 def test_negative_integer_labels_are_errors():
     with pytest.raises(ValueKindError, match="negative"):
         to_labels(np.array([0, -1], dtype=np.int16), threshold=0.5, allow_probability=True)
+
+
+def test_placed_is_replace_of_the_axis_fields():
+    import dataclasses
+
+    from dicecli.core.interpret import Interpretation
+
+    meaning = Interpretation("probability", 255.0)
+    assert meaning.placed(0, True, True) == dataclasses.replace(meaning, channel_axis=0, axes_reversed=True,
+                                                                axes_unchecked=True)
+    # a new field must be carried by placed() too
+    assert [f.name for f in dataclasses.fields(Interpretation)] == [
+        "kind", "scale", "channel_axis", "axes_reversed", "axes_unchecked"]

@@ -127,6 +127,8 @@ def region_counts_from_labels(gt: np.ndarray, pred: np.ndarray, regions, *, igno
 
 def region_counts(counts: CaseCounts, regions, gt=None, pred=None, *, ignore=None) -> np.ndarray:
     """(n_regions, 3) counts: from the joint cells when kept, else a pass over ``gt``/``pred``."""
+    if not len(regions):
+        return np.zeros((0, 3), dtype=np.int64)
     if counts.joint is not None:
         rows = [region_counts_from_joint(counts.joint, members) for members in regions]
         return np.asarray(rows, dtype=np.int64).reshape(len(regions), 3)

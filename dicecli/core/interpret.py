@@ -217,6 +217,11 @@ class Interpretation:
     axes_reversed: bool = False
     axes_unchecked: bool = False
 
+    def placed(self, channel_axis: int | None, axes_reversed: bool, axes_unchecked: bool) -> "Interpretation":
+        """This meaning with where the prediction's axes were found (dataclasses.replace costs 5 us
+        a case; this, 1)."""
+        return Interpretation(self.kind, self.scale, channel_axis, axes_reversed, axes_unchecked)
+
 
 def single_map(array: np.ndarray, *, threshold: float, pred_kind: str = "auto",
                prob_scale: float | None = None) -> tuple[np.ndarray, Interpretation]:
