@@ -13,6 +13,7 @@ Undefined statistics are None, never NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -162,8 +163,9 @@ def summarize_columns(values: np.ndarray, pooled) -> tuple[ClassSummary, ...]:
         n = stats["n"].tolist()
         columns = [_maybe_list(stats[k]) for k in ("mean", "std", "median", "min", "max")]
         undefined = (n_cases - stats["n"]).tolist()
-        # _make: a tuple made from each row of fields in order, without keyword parsing per class
-        out += map(ClassSummary._make, zip(n, undefined, *columns, pooled[start:start + step]))
+        # a tuple made from each row of fields in order (as ClassSummary._make, with no Python frame
+        # or keyword parsing per class: runs can have 30,000 classes)
+        out += map(partial(tuple.__new__, ClassSummary), zip(n, undefined, *columns, pooled[start:start + step]))
     return tuple(out)
 
 

@@ -8,6 +8,7 @@ with a lookup table over the label arrays; never from one-hot arrays.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -41,11 +42,16 @@ class ClassSpec(NamedTuple):
         return self.region or self.labels[0] != 0
 
 
+#: ClassSpec from a (key, labels, region) tuple, with no Python frame per class (what _make does,
+#: without its length check: the tuples are made right here).
+_new_spec = partial(tuple.__new__, ClassSpec)
+
+
 def build_classes(labels, regions=(), names=()) -> tuple[ClassSpec, ...]:
     """Plain labels (in order, named where a name exists) followed by the regions."""
     by_label = {int(v): n for n, v in names}
     values = [int(v) for v in labels]
-    out = list(map(ClassSpec._make, ((by_label.get(v) or str(v), (v,), False) for v in values)))
+    out = list(map(_new_spec, [(by_label.get(v) or str(v), (v,), False) for v in values]))
     out += [ClassSpec(name, tuple(int(v) for v in members), True) for name, members in regions]
     # distinct label values have distinct keys; only names and regions can collide
     duplicate = first_duplicate(c.key for c in out) if names or regions else None
