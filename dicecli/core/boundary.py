@@ -199,21 +199,21 @@ class _RowGrid:
         for shifts, found_sq, next_sq in self.runs:  # rows equally far: their nearest gap first (uint8, cheap)
             m = len(todo)
             gap, other, index, found = gap_buffer[:m], other_buffer[:m], index_buffer[:m], found_buffer[:m]
-            np.take(gaps[shifts[0]:], todo, out=gap)
+            gaps[shifts[0]:].take(todo, out=gap)
             for shift in shifts[1:]:
-                np.take(gaps[shift:], todo, out=other)
+                gaps[shift:].take(todo, out=other)
                 np.minimum(gap, other, out=gap)
             index[...] = gap  # take converts small indices anyway: once, into a buffer
-            np.minimum(best, np.take(found_sq, index, out=found), out=best)
+            np.minimum(best, found_sq.take(index, out=found), out=best)
             done = best <= next_sq
             count = np.count_nonzero(done)
             if count == m:
                 out[where] = best
                 return out
             if 2 * count >= m:
-                out[np.compress(done, where)] = np.compress(done, best)
-                left = ~done  # np.compress: about twice as fast as a boolean index here
-                todo, where, best = np.compress(left, todo), np.compress(left, where), np.compress(left, best)
+                out[where.compress(done)] = best.compress(done)
+                left = ~done  # compress: about twice as fast as a boolean index here
+                todo, where, best = todo.compress(left), where.compress(left), best.compress(left)
         out[where] = best
         return out
 
