@@ -324,16 +324,20 @@ def _label_maps(seed, shape, labels):
     return g, p
 
 
-@pytest.mark.parametrize("shape", [(9, 11), (7, 8, 10), (5, 6, 13)])
-def test_class_boxes_by_comparison_and_by_sort_agree_and_hold_every_voxel(monkeypatch, shape):
+@pytest.mark.parametrize("dtypes", [(np.uint8, np.uint8), (np.uint16, np.uint16), (np.int32, np.uint8)])
+@pytest.mark.parametrize("shape", [(9, 11), (7, 8, 10), (5, 6, 13), (6, 7, 16), (5, 40)])
+def test_class_boxes_by_rows_and_by_sort_agree_and_hold_every_voxel(monkeypatch, shape, dtypes):
     import dicecli.core.boundary_case as bc
 
     g, p = _label_maps(len(shape), shape, 20)
+    g, p = g.astype(dtypes[0]), p.astype(dtypes[1])
     classes = [(v,) for v in range(1, 24)] + [(2, 5), (7, 21, 3)]
-    by_comparison = bc._boxes(g, p, classes)
+    monkeypatch.setattr(bc, "SORT_FROM_CLASSES", len(classes))
+    monkeypatch.setattr(bc, "ROW_BLOCK_VOXELS", 3 * shape[-1])  # several blocks of rows
+    by_rows = bc._boxes(g, p, classes)
     monkeypatch.setattr(bc, "SORT_FROM_CLASSES", 0)
-    assert bc._boxes(g, p, classes) == by_comparison
-    for members, box in zip(classes, by_comparison):
+    assert bc._boxes(g, p, classes) == by_rows
+    for members, box in zip(classes, by_rows):
         mask = np.isin(g, members) | np.isin(p, members)
         if box is None:
             assert not mask.any()
