@@ -146,6 +146,11 @@ class _RowGrid:
         self.padded = tuple(n + 2 * r for n, r in zip(self.shape, self.pads))
         strides = [int(np.prod(self.padded[i + 1:], dtype=np.int64)) for i in range(len(shape))]
         self.strides = np.array(strides, dtype=np.int64)
+        # a grid index w lands at w + origin + sum over leading axes k of (w // unpadded stride of k) times
+        # the padding added per step of k (the padding of axis k + 1's rows, in the padded frame)
+        self.origin = int(np.dot(self.pads, strides))
+        below = [int(np.prod(self.shape[k + 1:], dtype=np.int64)) for k in range(len(shape) - 1)]
+        self.widen = [(d, (self.padded[k + 1] - self.shape[k + 1]) * strides[k + 1]) for k, d in enumerate(below)]
         self.gap_sq = (np.arange(self.cap + 1) * self.spacing[-1]) ** 2
         self.gap_sq[self.cap] = np.inf
         steps = offsets @ self.strides[:-1]
@@ -157,10 +162,12 @@ class _RowGrid:
                                                                              next_sq.tolist())]
 
     def points(self, where: np.ndarray) -> np.ndarray:
-        """Flat indices in the padded frame of the grid's flat indices ``where``."""
-        out = np.zeros(len(where), dtype=np.int64)
-        for axis, coordinate in enumerate(np.unravel_index(where, self.shape)):
-            out += (coordinate + self.pads[axis]) * self.strides[axis]
+        """Flat indices in the padded frame of the grid's flat indices ``where`` (int64, no coordinates made)."""
+        out = np.add(where, self.origin, dtype=np.int64)
+        for divisor, extra in self.widen:
+            step = where // divisor
+            step *= extra
+            out += step
         return out
 
     def coordinates(self, points: np.ndarray) -> np.ndarray:
