@@ -90,18 +90,13 @@ def boundary_voxels(mask: np.ndarray) -> np.ndarray:
 ROWS_PER_POINT = 300
 
 
-@lru_cache(maxsize=64)
-def _row_offsets(spacing: tuple[float, ...], radius_mm: float, shape: tuple[int, ...]):
-    """The rows (offsets over all axes but the last) that can hold a point within ``radius_mm``.
-
-    Returns (offsets nearest first, the start of each run of equally long offsets and one past the
-    last, their squared lengths in mm², the squared length of the next run (the bound after the
-    last), reach per axis, squared search bound). The bound is a hair above the radius, so no row is
-    lost to rounding; every row not tried is further than the bound or outside a grid of ``shape``
-    (no offset reaches further than the grid is long).
-    """
+@lru_cache(maxsize=16)
+def _rows_within(spacing: tuple[float, ...], radius_mm: float):
+    """Every row offset (over all axes but the last) within a hair above ``radius_mm``, on an unbounded
+    grid: (offsets nearest first, equally near ones in lexicographic order; their squared lengths in
+    mm²; reach per axis; squared bound)."""
     bound = radius_mm * (1.0 + 1e-9)
-    reach = tuple(min(int(bound // s) + 1, n) for s, n in zip(spacing, shape))
+    reach = tuple(int(bound // s) + 1 for s in spacing)
     lead = np.asarray(spacing[:-1])
     grids = np.meshgrid(*(np.arange(-r, r + 1) for r in reach[:-1]), indexing="ij")
     offsets = np.stack([g.ravel() for g in grids], axis=1)
@@ -110,7 +105,24 @@ def _row_offsets(spacing: tuple[float, ...], radius_mm: float, shape: tuple[int,
     bound2 = bound * bound
     keep = squared <= bound2
     order = np.argsort(squared[keep], kind="stable")
-    offsets, squared = offsets[keep][order], squared[keep][order]
+    return offsets[keep][order], squared[keep][order], reach, bound2
+
+
+@lru_cache(maxsize=64)
+def _row_offsets(spacing: tuple[float, ...], radius_mm: float, shape: tuple[int, ...]):
+    """The rows (offsets over all axes but the last) that can hold a point within ``radius_mm``.
+
+    Returns (offsets nearest first, the start of each run of equally long offsets and one past the
+    last, their squared lengths in mm², the squared length of the next run (the bound after the
+    last), reach per axis, squared search bound). The bound is a hair above the radius, so no row is
+    lost to rounding; every row not tried is further than the bound or outside a grid of ``shape``
+    (no offset reaches further than the grid is long). The rows of the unbounded grid are listed once
+    per spacing and radius; a shape only drops those reaching past it (the order stays).
+    """
+    offsets, squared, reach, bound2 = _rows_within(spacing, radius_mm)
+    reach = tuple(min(r, n) for r, n in zip(reach, shape))
+    inside = np.all(np.abs(offsets) <= np.asarray(reach[:-1]), axis=1)
+    offsets, squared = offsets[inside], squared[inside]
     starts = np.flatnonzero(np.diff(squared, prepend=-1.0))  # symmetric offsets: one run of 2 or 4
     runs = np.append(starts, len(squared))
     return offsets, runs, squared[starts], np.append(squared[starts][1:], bound2), reach, bound2
