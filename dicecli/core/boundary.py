@@ -237,6 +237,33 @@ class _RowGrid:
         return out
 
 
+    def near(self, points: np.ndarray, gaps: np.ndarray, radius_mm: float) -> np.ndarray:
+        """For each point: is the set of ``gaps`` within ``radius_mm`` (the square root of nearest_sq's
+        value at most the radius)? Decided on the gaps alone: in each run of rows the gaps below the
+        first whose distance is beyond the radius are near (no squared distances are made)."""
+        n = len(points)
+        out = np.zeros(n, dtype=bool)
+        todo, where = points - self.back, np.arange(n)
+        gap_buffer, other_buffer = np.empty(n, dtype=gaps.dtype), np.empty(n, dtype=gaps.dtype)
+        for shifts, found_sq, _ in self.runs:
+            limit = int(np.count_nonzero(np.sqrt(found_sq) <= radius_mm))  # found_sq grows with the gap
+            if not limit or not len(todo):
+                break  # the next runs' rows are further still
+            gap, other = gap_buffer[:len(todo)], other_buffer[:len(todo)]
+            gaps[shifts[0]:].take(todo, out=gap)
+            for shift in shifts[1:]:
+                gaps[shift:].take(todo, out=other)
+                np.minimum(gap, other, out=gap)
+            hit = gap < limit
+            count = np.count_nonzero(hit)
+            if 2 * count >= len(todo):
+                out[where.compress(hit)] = True
+                left = ~hit
+                todo, where = todo.compress(left), where.compress(left)
+            elif count:
+                out[where.compress(hit)] = True
+        return out
+
 def _nearest_mm(frame: _RowGrid, a_points, b_gaps, b_where) -> np.ndarray:
     """Exact distance in mm from each point of A to the nearest point of B (at flat indices ``b_where``
     of the grid): the row search, then pykdtree's exact k-d tree for the points left (built only
@@ -273,11 +300,12 @@ def directed_distances(a: np.ndarray, b: np.ndarray, *, spacing_mm) -> tuple[np.
     return _directed(a.shape, np.flatnonzero(a), np.flatnonzero(b), spacing_mm)
 
 
-def _within(shape, a_where: np.ndarray, b_where: np.ndarray, spacing_mm, radius_mm: float) -> np.ndarray:
-    """within, for the points at flat indices ``a_where`` and ``b_where`` of a grid."""
+def _within(shape, a_where: np.ndarray, b_where: np.ndarray, spacing_mm, radius_mm: float):
+    """within both ways, (A near B, B near A), for the points at flat indices ``a_where`` and ``b_where``
+    of a grid (one frame for both)."""
     frame = _RowGrid(shape, spacing_mm, radius_mm)
-    found = frame.nearest_sq(frame.points(a_where), frame.gaps(frame.points(b_where)))
-    return np.sqrt(found) <= radius_mm
+    pa, pb = frame.points(a_where), frame.points(b_where)
+    return frame.near(pa, frame.gaps(pb), radius_mm), frame.near(pb, frame.gaps(pa), radius_mm)
 
 
 def within(a: np.ndarray, b: np.ndarray, *, spacing_mm, radius_mm: float) -> np.ndarray:
@@ -285,7 +313,8 @@ def within(a: np.ndarray, b: np.ndarray, *, spacing_mm, radius_mm: float) -> np.
 
     Exact on the grid (every row within the radius is tried); no nearest-neighbour search.
     """
-    return _within(a.shape, np.flatnonzero(a), np.flatnonzero(b), spacing_mm, radius_mm)
+    frame = _RowGrid(a.shape, spacing_mm, radius_mm)
+    return frame.near(frame.points(np.flatnonzero(a)), frame.gaps(frame.points(np.flatnonzero(b))), radius_mm)
 
 
 @dataclass(frozen=True)
@@ -324,8 +353,8 @@ def nsd_parts_of(gt: np.ndarray, pred: np.ndarray, *, spacing_mm, tolerance_mm: 
     total = float(np.sum(size_g) + np.sum(size_p))
     if not size_g.size or not size_p.size:
         return 0.0, total
-    near = (np.sum(size_g[_within(shape, on_g, on_p, spacing_mm, tolerance_mm)])
-            + np.sum(size_p[_within(shape, on_p, on_g, spacing_mm, tolerance_mm)]))
+    g_near, p_near = _within(shape, on_g, on_p, spacing_mm, tolerance_mm)
+    near = np.sum(size_g[g_near]) + np.sum(size_p[p_near])
     return float(near), total
 
 
