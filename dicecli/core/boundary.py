@@ -193,12 +193,13 @@ class _RowGrid:
         if self.cap > 1:
             # only the ends of runs of points along a row write beside them: a point's other side is a
             # point (gap 0), and past it that point's own gaps are smaller
-            apart = np.diff(points) != 1
-            first, last = points[np.append(True, apart)], points[np.append(apart, True)]
-            at = np.empty(max(len(first), len(last)), dtype=points.dtype)
+            ends = np.ones(len(points) + 1, dtype=bool)  # ends[i]: points i - 1 and i are not neighbours
+            np.not_equal(np.diff(points), 1, out=ends[1:-1])
+            first, last = points.compress(ends[:-1]), points.compress(ends[1:])
+            at = np.empty(len(first), dtype=points.dtype)
             for d in range(self.cap - 1, 0, -1):  # nearest last: it overwrites (stays inside the row's padding)
-                gaps[np.add(last, d, out=at[:len(last)])] = d
-                gaps[np.subtract(first, d, out=at[:len(first)])] = d
+                gaps[np.add(last, d, out=at)] = d
+                gaps[np.subtract(first, d, out=at)] = d
         gaps[points] = 0
         return gaps
 
