@@ -161,3 +161,36 @@ def test_batches_hold_about_ten_milliseconds_of_small_cases_and_stay_balanced():
     assert _batch(20_000, 2, case_s=1e-9) == 64
     assert _batch(64, 2, case_s=0.0003) == 4  # an eighth of each process's share at most
     assert _batch(16, 2, case_s=0.02) == 1  # big cases one by one
+
+
+def test_small_cases_are_timed_past_the_first_before_workers_start(tmp_path, monkeypatch):
+    """The first case pays one-time costs: with small cases the fastest of the first few sets the
+    batch size, so a worker gets batches of many cases instead of one or two."""
+    from dicecli.io.pairing import pair_paths
+    from dicecli.run import evaluate
+    from dicecli.settings import Settings
+
+    make_nifti_set(tmp_path, 40)
+    real = evaluate.score_pair
+    calls = []
+
+    def first_slow(pair, settings):
+        calls.append(pair.case)
+        time.sleep(0.004 if len(calls) == 1 else 0.0002)
+        return real(pair, settings)
+
+    chosen = {}
+
+    def capture(pairs, settings, jobs, *, local=False, case_s=None):
+        chosen.update(n=len(pairs), case_s=case_s, batch=evaluate._batch(len(pairs), jobs + local, case_s))
+        return iter([real(p, settings) for p in pairs])
+
+    monkeypatch.setattr(evaluate, "score_pair", first_slow)
+    monkeypatch.setattr(evaluate, "_score_on_workers", capture)
+    monkeypatch.setattr(evaluate, "usable_cores", lambda: 2)
+    monkeypatch.setattr(evaluate, "WORKER_START_S", 0.0001)
+    pairing = pair_paths(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    outcomes = list(evaluate._score_all(list(pairing.pairs), Settings(jobs=0), None))
+    assert [o.case for o in outcomes] == [p.case for p in pairing.pairs]
+    assert chosen["n"] == 40 - evaluate.TIMED_CASES  # decided after the cases timed here
+    assert chosen["case_s"] < 0.004  # not the first case's time
