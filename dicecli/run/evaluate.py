@@ -116,7 +116,7 @@ def usable_cores() -> int:
 WORKER_START_S = 0.05
 #: Default jobs time up to this many small cases (each under SMALL_CASE_S seconds) in this process
 #: before choosing whether to start workers (see _score_here_first).
-TIMED_CASES, SMALL_CASE_S = 3, 0.02
+TIMED_CASES, SMALL_CASE_S = 3, 0.01
 #: Seconds of work in a batch of cases sent to a worker when a case's time is known (a 64x64 PNG
 #: pair takes about 0.3 ms: batches of about 30 such cases).
 BATCH_S = 0.01
