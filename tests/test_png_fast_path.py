@@ -153,3 +153,19 @@ def test_surplus_pixel_data_is_read_without_a_word_on_the_terminal(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == ""
     assert int(done.stdout) == int(rows.sum())
+
+
+def test_gamma_and_significant_bits_chunks_leave_stored_values(tmp_path, monkeypatch):
+    # a decoder that applied gAMA or sBIT would change the labels: both paths keep what is stored
+    from PIL import PngImagePlugin
+
+    rows = (np.arange(40 * 40) % 251).astype(np.uint8).reshape(40, 40)
+    info = PngImagePlugin.PngInfo()
+    info.add(b"gAMA", struct.pack(">I", 20000))  # gamma 0.2
+    info.add(b"sBIT", bytes([3]))
+    path = tmp_path / "gamma.png"
+    Image.fromarray(rows).save(path, pnginfo=info)
+    calls = _spy(monkeypatch)
+    np.testing.assert_array_equal(png.read(str(path)).array, rows)
+    np.testing.assert_array_equal(_pillow(path), rows)
+    assert calls == [True]
