@@ -15,7 +15,7 @@ import json
 import math
 
 #: A str as JSON text: the encoder's own escaping with ensure_ascii=False.
-string = _string = json.encoder.encode_basestring
+string = json.encoder.encode_basestring
 
 
 def _compact_encoder():
@@ -30,11 +30,11 @@ def _compact_encoder():
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # no C accelerator: the pure-Python path
         return encoder.encode
-    iterencode = make(None, refuse, _string, None, ": ", ", ", False, False, False)
+    iterencode = make(None, refuse, string, None, ": ", ", ", False, False, False)
 
     def encode(value) -> str:
         if isinstance(value, str):  # as JSONEncoder.encode: a bare string is not a container
-            return _string(value)
+            return string(value)
         return "".join(iterencode(value, 0))
 
     return encode
@@ -67,7 +67,7 @@ class EncodedObject:
 
     def members(self) -> list[str]:
         """``"key": value`` of each member."""
-        return [_string(key) + ": " + text for key, text in zip(self.keys, self.texts)]
+        return [string(key) + ": " + text for key, text in zip(self.keys, self.texts)]
 
     def line(self) -> str:
         return "{" + ", ".join(self.members()) + "}"
@@ -105,7 +105,7 @@ def column_texts(column: list) -> list[str]:
     if kinds <= {float, type(None)}:
         return _finite_or_null(column)
     if kinds <= {str}:
-        return list(map(_string, column))
+        return list(map(string, column))
     if kinds <= {bool}:
         return ["true" if value else "false" for value in column]
     if kinds <= {list, tuple} and all(set(map(type, value)) <= {int} for value in column):
@@ -116,7 +116,7 @@ def column_texts(column: list) -> list[str]:
 def record_template(names: list[str]) -> str:
     """A str.format template of the compact JSON record with members ``names``, one ``{}`` per value
     text (the record's own braces, and any brace in a name, doubled)."""
-    return "{{" + ", ".join(_string(name).replace("{", "{{").replace("}", "}}") + ": {}" for name in names) + "}}"
+    return "{{" + ", ".join(string(name).replace("{", "{{").replace("}", "}}") + ": {}" for name in names) + "}}"
 
 
 def record_texts(names: list[str], columns: list[list]) -> list[str]:

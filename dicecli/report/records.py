@@ -252,7 +252,7 @@ def _summary_classes(run: Evaluation, encoded: bool):
     """summary.classes: a record of statistics per class (encoded: JSON text per class, made from
     the columns of the statistics, when no class has metric or object fields)."""
     if encoded and not run.metric_summaries and not has_objects(run):
-        columns = [list(column) for column in zip(*run.summary.classes)] or [[] for _ in ClassSummary._fields]
+        columns = [list(column) for column in zip(*run.summary.classes)]  # none without classes: no records
         return EncodedObject(list(run.keys), record_texts(list(ClassSummary._fields), columns))
     classes = {}
     for col, (key, s) in enumerate(zip(run.keys, run.summary.classes)):

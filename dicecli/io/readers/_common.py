@@ -12,6 +12,14 @@ def _cannot_open(path: str, exc: OSError) -> ReadError:
     return ReadError(path, f"cannot open file ({(exc.strerror or str(exc)).lower()})")
 
 
+def _refuse_non_regular(path: str, info: os.stat_result) -> None:
+    """ReadError for a directory or anything else that is not a regular file (FIFO, device, socket)."""
+    if stat.S_ISDIR(info.st_mode):
+        raise ReadError(path, "is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ReadError(path, "not a regular file")
+
+
 def check_file(path: str, *, probe_open: bool = True) -> int:
     """Refuse missing, non-regular and empty files; return the size in bytes.
 
@@ -21,10 +29,7 @@ def check_file(path: str, *, probe_open: bool = True) -> int:
     """
     try:
         info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise ReadError(path, "is a directory, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ReadError(path, "not a regular file")
+        _refuse_non_regular(path, info)
         if probe_open:
             with open(path, "rb"):
                 pass
@@ -46,10 +51,7 @@ def read_file(path: str) -> tuple[bytes, int]:
         raise _cannot_open(path, exc) from None
     try:
         info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ReadError(path, "is a directory, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ReadError(path, "not a regular file")
+        _refuse_non_regular(path, info)
         if info.st_size == 0:
             raise ReadError(path, "empty file (0 bytes)")
         with open(fd, "rb", closefd=False) as handle:
