@@ -699,6 +699,11 @@ def _silence_std_streams() -> None:
 
 def _gate_specs(ci: CiOptions, metrics=()) -> tuple:
     """One GateSpec per gated metric given (--min-dice, --min-f1, --min-pq, --max-hd95), Dice first."""
+    hd95_default, hd95_classes = ci.max_hd95
+    if ci.min_dice is None and not ci.min_f1 and not ci.min_pq and hd95_default is None and not hd95_classes:
+        if ci.gate_on is not None:
+            raise UsageError("--gate-on needs --min-dice, --min-f1, --min-pq or --max-hd95")
+        return ()  # no gate: the gate module is not even loaded
     from .checks.gate import GateSpec, parse_min_dice
 
     specs = []
@@ -711,7 +716,6 @@ def _gate_specs(ci: CiOptions, metrics=()) -> tuple:
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             specs.append(GateSpec(default, classes, ci.gate_on or "mean", metric))
-    hd95_default, hd95_classes = ci.max_hd95
     if hd95_default is not None or hd95_classes:
         if "hd95" not in metrics:
             raise UsageError("--max-hd95 needs --metrics hd95")
@@ -719,8 +723,6 @@ def _gate_specs(ci: CiOptions, metrics=()) -> tuple:
             raise UsageError("--max-hd95 cannot gate on pooled: HD95 has no pooled value (use mean, median, min "
                              "or cases)")
         specs.append(GateSpec(hd95_default, hd95_classes, ci.gate_on or "mean", "hd95"))
-    if not specs and ci.gate_on is not None:
-        raise UsageError("--gate-on needs --min-dice, --min-f1, --min-pq or --max-hd95")
     return tuple(specs)
 
 
@@ -818,10 +820,11 @@ def _ci_messages(run, gate, baseline, taken: list[str]) -> None:
     taken: the run's inputs and output files; a job summary file that is one of them is
     never appended to (a warning says so).
     """
-    from .report.verdict import baseline_lines, gate_lines
+    if gate or baseline:
+        from .report.verdict import baseline_lines, gate_lines
 
-    for line in (gate_lines(gate) if gate else []) + (baseline_lines(baseline) if baseline else []):
-        _line(line)
+        for line in (gate_lines(gate) if gate else []) + (baseline_lines(baseline) if baseline else []):
+            _line(line)
     from .report import github
 
     if github.in_actions(os.environ):
@@ -843,17 +846,21 @@ def _ci_messages(run, gate, baseline, taken: list[str]) -> None:
 
 
 def _json_extras(checks: Checks) -> dict:
-    from .checks.baseline import baseline_record
-    from .checks.gate import specs_record, verdict_record
-
+    """The gate and baseline parts of the JSON report (the check modules load only when used)."""
     gate, baseline, specs, max_drop = checks.gate, checks.baseline, checks.specs, checks.max_drop
     extra = {}
-    if gate is not None:
-        extra["gate"] = verdict_record(gate)
+    settings: dict[str, Any] = {"gate": None, "baseline": None}
+    if specs:
+        from .checks.gate import specs_record, verdict_record
+
+        settings["gate"] = specs_record(specs)
+        if gate is not None:
+            extra["gate"] = verdict_record(gate)
     if baseline is not None:
+        from .checks.baseline import baseline_record
+
         extra["baseline"] = baseline_record(baseline)
-    settings = {"gate": specs_record(specs) if specs else None,
-                "baseline": None if baseline is None else {"path": baseline.path, "max_drop": max_drop}}
+        settings["baseline"] = {"path": baseline.path, "max_drop": max_drop}
     return {"settings_extra": settings, "extra": extra}
 
 

@@ -255,3 +255,17 @@ def test_check_gate_api(pngset):
     v = check_gate(run_, GateSpec.parse(["0.5"], gate_on="median"))
     assert v.passed is False and [c.key for c in v.failures] == ["2"]
     assert v.checks[0].value == 0.5 and v.checks[0].worst[0] == ("c", 0.0)
+
+
+def test_a_run_without_gates_or_baseline_never_loads_the_check_modules():
+    # Each run pays its imports (about 3 ms for each check module); a plain run needs neither.
+    import subprocess
+    import sys
+    from pathlib import Path
+    fixtures = Path(__file__).parent.parent / "fixtures" / "png2d"
+    code = ("import sys; from dicecli.cli import main; sys.argv = ['dice', 'score', "
+            f"{str(fixtures / 'gt')!r}, {str(fixtures / 'pred')!r}, '-j', '1', '--format', 'json']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith('dicecli.checks.'))\n"
+            "assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)

@@ -6,13 +6,13 @@
 - ``GITHUB_STEP_SUMMARY=FILE``: the Markdown report is appended to FILE.
 """
 
-# No "from __future__ import annotations": it would be shadowed by annotations() below (the
-# names used in annotations are all imported here, so they evaluate as written).
-from typing import Mapping
+# No "from __future__ import annotations": it would be shadowed by annotations() below. The
+# verdict types are quoted: the check modules load only in runs that check something.
+from typing import TYPE_CHECKING, Mapping
 
-from ..checks.baseline import BaselineVerdict
-from ..checks.gate import GateVerdict
-from .verdict import drop_headline, headline
+if TYPE_CHECKING:
+    from ..checks.baseline import BaselineVerdict
+    from ..checks.gate import GateVerdict
 
 
 def in_actions(environ: Mapping[str, str]) -> bool:
@@ -32,8 +32,10 @@ def command(title: str, message: str, kind: str = "error") -> str:
     return f"::{kind} title={_property(title)}::{_data(message)}"
 
 
-def annotations(run, gate: GateVerdict | None = None, baseline: BaselineVerdict | None = None) -> list[str]:
+def annotations(run, gate: "GateVerdict | None" = None, baseline: "BaselineVerdict | None" = None) -> list[str]:
     """Error annotations for every failing class, regressed class and unscored case."""
+    from .verdict import drop_headline, headline
+
     lines = []
     if gate is not None:
         lines += [command("dice gate", headline(c)) for c in gate.failures]
