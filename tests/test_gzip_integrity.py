@@ -90,6 +90,24 @@ def damaged(raw: bytes) -> dict[str, tuple[bytes, str]]:
     }
 
 
+def member_with_fields(raw: bytes, *, extra: bytes | None = None, name: bytes | None = None,
+                       comment: bytes | None = None, header_crc: bool = False) -> bytes:
+    """A gzip member with the optional header fields of RFC 1952 (FEXTRA, FNAME, FCOMMENT,
+    FHCRC), as bgzip (an extra "BC" field), the gzip tool and Python's GzipFile (a name) write."""
+    flags = (4 if extra is not None else 0) | (8 if name is not None else 0) | (16 if comment is not None else 0)
+    header = b"\x1f\x8b\x08" + bytes([flags | (2 if header_crc else 0)]) + bytes(4) + b"\x00\x03"
+    if extra is not None:
+        header += len(extra).to_bytes(2, "little") + extra
+    for text in (name, comment):
+        if text is not None:
+            header += text + b"\x00"
+    if header_crc:
+        header += (zlib.crc32(header) & 0xFFFF).to_bytes(2, "little")
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = deflate.compress(raw) + deflate.flush()
+    return header + body + zlib.crc32(raw).to_bytes(4, "little") + (len(raw) % 2**32).to_bytes(4, "little")
+
+
 DAMAGED = damaged(RAW)
 # name -> bytes Python's gzip accepts: read as the same voxels
 VALID = {
@@ -97,6 +115,11 @@ VALID = {
     "NUL padding after the member": GZ + bytes(37),
     "several members, an empty one last": member(RAW[:500]) + member(RAW[500:]) + member(b""),
     "an extra member after the voxels, then padding": GZ + EXTRA + bytes(3),
+    "bgzip-style members (an extra BC field each)": (member_with_fields(RAW[:700], extra=b"BC\x02\x00\x00\x00")
+                                                     + member_with_fields(RAW[700:], extra=b"BC\x02\x00\x00\x00")),
+    "a file name and a comment in the header": member_with_fields(RAW, name=b"labels.nii", comment=b"made by hand"),
+    "every optional header field, header CRC included": member_with_fields(RAW, extra=b"ab\x01\x00z", name=b"n",
+                                                                            comment=b"c", header_crc=True),
 }
 
 
