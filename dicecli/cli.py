@@ -62,6 +62,22 @@ class Checks:
     max_drop: float = 0.0
 
 
+class FilePath(click.Path):
+    """A path option or argument that refuses an empty name (an unset shell variable must not
+    drop the option silently) and, for an output, '-' (it would be a file named '-')."""
+
+    def __init__(self, *, output: bool = False) -> None:
+        super().__init__(path_type=str, dir_okay=not output, readable=False)
+        self.output = output
+
+    def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("empty file name", param, ctx)
+        if self.output and value == "-":
+            self.fail("'-' would be a file named '-'; give /dev/stdout to write to stdout", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def _parse_labels(ctx, param, value):
     if value is None:
         return None
@@ -280,8 +296,8 @@ def _one_math_thread() -> None:
 
 
 @main.command(context_settings={"max_content_width": 100})
-@click.argument("gt", type=click.Path(path_type=str, readable=False))
-@click.argument("pred", type=click.Path(path_type=str, readable=False))
+@click.argument("gt", type=FilePath())
+@click.argument("pred", type=FilePath())
 @click.option("--threshold", default="0.5", show_default=True, callback=_parse_thresholds,
               metavar="T|CLASS=T,...",
               help="Probability maps: foreground where p >= T. Per class: '1=0.4,2=0.6' or '0.5,2=0.6' "
@@ -372,13 +388,13 @@ def _one_math_thread() -> None:
               show_default=True, help="NIfTI spacing/affine mismatch: an error, a warning, or ignored.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True, help="What to print on stdout (markdown: table and verdict for PR comments).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+@click.option("--json", "json_path", type=FilePath(output=True), metavar="FILE",
               help="Also write the JSON report to FILE (atomically).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+@click.option("--csv", "csv_path", type=FilePath(output=True), metavar="FILE",
               help="Also write the per-case CSV to FILE (atomically).")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+@click.option("--junit", "junit_path", type=FilePath(output=True), metavar="FILE",
               help="Also write the gate and baseline checks as JUnit XML to FILE (atomically).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+@click.option("--html", "html_path", type=FilePath(output=True), metavar="FILE",
               help="Also write a self-contained HTML report with error overlays of the worst cases to FILE.")
 @click.option("--min-dice", multiple=True, callback=_parse_min_dice, metavar="BAR|CLASS=BAR,...",
               help="Gate: exit 1 unless each class clears its bar. '0.85' = every class; "
@@ -394,12 +410,12 @@ def _one_math_thread() -> None:
 @click.option("--gate-on", type=click.Choice(["mean", "median", "pooled", "min", "cases"]),
               help="Statistic that must clear the bar: mean (default), median, pooled, min, "
                    "or cases (every case with a defined Dice).")
-@click.option("--baseline", "baseline_path", type=click.Path(path_type=str, readable=False), metavar="FILE",
+@click.option("--baseline", "baseline_path", type=FilePath(), metavar="FILE",
               help="Compare with an earlier JSON report; exit 1 when a class mean drops by more than --max-drop.")
 @click.option("--max-drop", callback=_parse_max_drop, metavar="D",
               help="Largest allowed drop of a class mean Dice against --baseline.  [default: 0]")
 @click.option("--per-case", is_flag=True, help="Table: add a row per case, worst first.")
-@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+@click.option("--journal", "journal_path", type=FilePath(output=True), metavar="FILE",
               help="Append one JSON line per finished case to FILE (flushed as it finishes).")
 @click.option("--resume", is_flag=True,
               help="With --journal: reuse the journal's cases whose files are unchanged; score the rest.")
@@ -459,8 +475,8 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
 
 
 @main.command(context_settings={"max_content_width": 100})
-@click.argument("a", type=click.Path(path_type=str, readable=False))
-@click.argument("b", type=click.Path(path_type=str, readable=False))
+@click.argument("a", type=FilePath())
+@click.argument("b", type=FilePath())
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="What to print on stdout.")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
@@ -496,8 +512,8 @@ def _object_options(**options) -> dict:
 
 
 @main.command(context_settings={"max_content_width": 100})
-@click.argument("gt", type=click.Path(path_type=str))
-@click.argument("pred", type=click.Path(path_type=str))
+@click.argument("gt", type=FilePath())
+@click.argument("pred", type=FilePath())
 @click.option("--steps", type=click.IntRange(1, 10000), default=99, show_default=True,
               help="Thresholds k/(N+1), k = 1..N (99: 0.01, 0.02, ..., 0.99).")
 @click.option("--labels", callback=_parse_labels, metavar="1,2,...",
@@ -523,11 +539,11 @@ def _object_options(**options) -> dict:
                    "(default: the probability file, .npz/.npy).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="What to print on stdout.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+@click.option("--json", "json_path", type=FilePath(output=True), metavar="FILE",
               help="Also write the JSON curves to FILE.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+@click.option("--csv", "csv_path", type=FilePath(output=True), metavar="FILE",
               help="Also write the CSV curves to FILE.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+@click.option("--plot", "plot_path", type=FilePath(output=True), metavar="FILE",
               help="Write a plot of mean Dice against threshold: FILE.svg or FILE.png.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Worker processes; 0 = all usable cores.")
@@ -614,8 +630,8 @@ def _stdout_report_text(text) -> None:
 
 
 @main.command(context_settings={"max_content_width": 100})
-@click.argument("run_json", metavar="RUN.json", type=click.Path(path_type=str))
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE", required=True,
+@click.argument("run_json", metavar="RUN.json", type=FilePath())
+@click.option("--html", "html_path", type=FilePath(output=True), metavar="FILE", required=True,
               help="Write the self-contained HTML report of a saved run to FILE.")
 @click.option("--no-pictures", is_flag=True, help="Leave out the overlay thumbnails (no file is read again).")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")

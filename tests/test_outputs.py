@@ -163,6 +163,27 @@ def test_impossible_target_is_a_usage_error_before_scoring(pngset, tmp_path, no_
     assert not (tmp_path / "fine.csv").exists()
 
 
+@pytest.mark.parametrize("args, option", [
+    (("--json", ""), "--json"),
+    (("--csv", ""), "--csv"),
+    (("--journal", ""), "--journal"),
+    (("--baseline", ""), "--baseline"),
+    (("--json", "-"), "--json"),
+])
+def test_empty_or_dash_file_name_is_a_usage_error(pngset, tmp_path, args, option):
+    """An unset variable ("--baseline $B") must not turn a gate off, nor '-' write a file named '-'."""
+    r = _dice("score", *pngset, *args, cwd=tmp_path)
+    assert r.returncode == ExitStatus.USAGE, r.stderr
+    assert f"Invalid value for '{option}'" in r.stderr.decode() and "Traceback" not in r.stderr.decode()
+    assert sorted(os.listdir(tmp_path)) == ["gt", "pred"]
+
+
+def test_empty_argument_is_a_usage_error(pngset, tmp_path):
+    for args in (("score", "", pngset[1]), ("compare", "", "b.json"), ("report", "a.json", "--html", "")):
+        r = _dice(*args, cwd=tmp_path)
+        assert r.returncode == ExitStatus.USAGE and b"empty file name" in r.stderr, (args, r.stderr)
+
+
 def test_read_only_folder_is_refused_before_scoring(pngset, tmp_path, previous):
     if not can_drop_file_permissions():
         pytest.skip("cannot drop root's file-permission override here")
