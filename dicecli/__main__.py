@@ -30,8 +30,24 @@ def _status(code) -> int:
     return 1
 
 
+def _hold_closed_std_streams() -> None:
+    """Give stdout or stderr closed at start (``dice … >&-``) to /dev/null, so no file dice opens
+    takes descriptor 1 or 2: stdout read-only (printing the report fails: an output error, exit 74),
+    stderr writable (the messages are dropped; the exit status stays what it would be)."""
+    for fd, name, flags in ((1, "stdout", os.O_RDONLY), (2, "stderr", os.O_WRONLY)):
+        if getattr(sys, name) is not None:
+            continue
+        null = os.open(os.devnull, flags)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        os.set_inheritable(fd, True)
+        setattr(sys, name, open(fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False))
+
+
 def main() -> None:
     """Run the ``dice`` command and exit with its status."""
+    _hold_closed_std_streams()
     try:
         from .cli import main as command
 

@@ -241,6 +241,9 @@ class _DiceGroup(click.Group):
             return super().main(*args, **kwargs)
         except Interrupted as exc:  # before or after a command body (which handles its own)
             _quiet_exit(lambda: _say("interrupted", "nothing was written"), exc.status)
+        except OSError as exc:  # --help, --version or a usage message not written (click handles EPIPE)
+            reason = (exc.strerror or str(exc)).lower()
+            _quiet_exit(lambda: _say("error", f"cannot write to standard output ({reason})"), ExitStatus.OUTPUT_ERROR)
         finally:
             restore(previous)
             restore(xfsz)

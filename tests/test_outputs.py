@@ -312,6 +312,33 @@ def test_stdout_on_a_full_device_is_a_write_failure(pngset, tmp_path):
     assert "standard output" in _one_error_line(r.stderr)
 
 
+def _with_closed(fd: int, *args) -> subprocess.CompletedProcess:
+    """`dice ARGS` with descriptor ``fd`` (1 or 2) closed, as `dice ... >&-` runs it."""
+    return subprocess.run(["sh", "-c", f'"$@" {fd}>&-', "sh", *dice_cmd(*args)], capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("args", [("--version",), ("score", "--help")])
+def test_help_or_version_on_a_full_device_is_a_write_failure(args, tmp_path):
+    with open("/dev/full", "wb") as sink:
+        r = subprocess.run(dice_cmd(*args), stdout=sink, stderr=subprocess.PIPE, timeout=120)
+    assert r.returncode == ExitStatus.OUTPUT_ERROR, r.stderr
+    assert "standard output (no space left on device)" in _one_error_line(r.stderr)
+
+
+def test_closed_stdout_is_a_write_failure_not_a_crash(pngset, tmp_path):
+    r = _with_closed(1, "score", *pngset, "--json", tmp_path / "out.json")
+    assert r.returncode == ExitStatus.OUTPUT_ERROR, r.stderr
+    assert "standard output (bad file descriptor)" in _one_error_line(r.stderr)
+    assert json.loads((tmp_path / "out.json").read_text())["cases"]  # no output file took descriptor 1
+    assert _with_closed(1, "--version").returncode == ExitStatus.OUTPUT_ERROR
+
+
+@pytest.mark.parametrize("extra, status", [((), ExitStatus.OK), (("--min-dice", "0.99"), ExitStatus.GATE_FAILED)])
+def test_closed_stderr_drops_the_messages_and_keeps_the_status(pngset, extra, status):
+    r = _with_closed(2, "score", *pngset, "--format", "csv", *extra)
+    assert r.returncode == status and r.stdout.startswith(b"case,class,dice,")
+
+
 # --- never write to an input -------------------------------------------------------------------
 
 
