@@ -761,6 +761,7 @@ def _score(gt, pred, *, fmt, json_path, csv_path, per_case, quiet, ci, **options
     inputs += ([ci.baseline_path] if ci.baseline_path else []) + list(ci.inputs)
     if ci.journal:
         refuse_input_overwrite([ci.journal], inputs)
+        _refuse_journal_as_report(ci.journal, (json_path, csv_path, ci.junit_path, ci.html_path))
     # Every output target is checked before any case is scored (exit 2 for one that can never work).
     outputs = check_targets([p for p in (json_path, csv_path, ci.junit_path, ci.html_path) if p], inputs)
     from .report import text  # noqa: F401  (loaded now: the signal handler's note must not import)
@@ -778,6 +779,17 @@ def _written(outputs) -> str:
     from .report.text import printable
 
     return printable(outputs.state()) if outputs.targets else "nothing was written"
+
+
+def _refuse_journal_as_report(journal: str, paths) -> None:
+    """UsageError when a report would replace the journal (appended to as cases finish); devices pass."""
+    from .io.outputs import is_input
+
+    if os.path.exists(journal) and not os.path.isfile(journal):
+        return
+    for path in paths:
+        if path and is_input(path, [journal]):
+            raise UsageError(f"--journal {journal} is also a report output; give it a file of its own")
 
 
 def _score_checked(pairing, settings, specs, outputs, inputs, *, fmt, json_path, csv_path, per_case, quiet,

@@ -164,3 +164,13 @@ def test_unreachable_scheduler_is_a_usage_error(pngset):
     gt, pred = pngset
     result = run(gt, pred, "--scheduler", "tcp://127.0.0.1:9")
     assert result.exit_code == 2 and "cannot connect" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv"])
+def test_journal_that_is_also_a_report_output_is_refused(pngset, tmp_path, option):
+    """The report would replace the journal as it is appended to (or the journal corrupt the report)."""
+    journal = tmp_path / "run.out"
+    (tmp_path / "link").symlink_to(journal)
+    r = run(*pngset, "--journal", tmp_path / "link", option, journal)
+    assert r.exit_code == 2 and "--journal" in r.stderr and "report output" in r.stderr, r.stderr
+    assert not journal.exists()
