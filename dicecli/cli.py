@@ -78,6 +78,18 @@ class FilePath(click.Path):
         return super().convert(value, param, ctx)
 
 
+def _bad_value(param, exc: Exception) -> click.BadParameter:
+    """click already names the option ("Invalid value for '--min-dice': ..."), so the parsers' own
+    "--min-dice: " prefix goes, and "--min-dice 2: " becomes "class 2: "."""
+    text = str(exc)
+    for opt in param.opts:
+        if text.startswith(f"{opt}: "):
+            return click.BadParameter(text[len(opt) + 2:])
+        if text.startswith(f"{opt} "):
+            return click.BadParameter(f"class {text[len(opt) + 1:]}")
+    return click.BadParameter(text)
+
+
 def _parse_labels(ctx, param, value):
     if value is None:
         return None
@@ -113,7 +125,7 @@ def _parse_min_dice(ctx, param, value):
     try:
         return parse_min_dice(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise _bad_value(param, exc) from None
 
 
 def _parse_thresholds(ctx, param, value):
@@ -122,7 +134,7 @@ def _parse_thresholds(ctx, param, value):
     try:
         default, overrides = parse_thresholds(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise _bad_value(param, exc) from None
     return (0.5 if default is None else default), overrides
 
 
@@ -134,13 +146,15 @@ def _parse_regions(ctx, param, value):
     try:
         return parse_regions(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise _bad_value(param, exc) from None
 
 
 def _parse_label_names(ctx, param, value):
     """NAME=LABEL,... text, or the path of a JSON names file (nnU-Net dataset.json works)."""
     if value is None:
         return None
+    if not value.strip():
+        raise click.BadParameter("empty: give NAME=LABEL,... or a names file")
     from .io.names import load_label_names, parse_label_names
 
     try:
@@ -171,7 +185,7 @@ def _parse_metrics(ctx, param, value):
     try:
         return parse_metrics(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise _bad_value(param, exc) from None
 
 
 def _parse_mm(text: str, where: str) -> float:
@@ -193,7 +207,7 @@ def _parse_keyed_mm(option: str):
         try:
             return parse_keyed(value, option=option, parse_value=_parse_mm, example="a number of mm such as 2 or 1=1.5")
         except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
+            raise _bad_value(param, exc) from None
     return parse
 
 
@@ -447,7 +461,8 @@ def score(gt, pred, threshold, smooth, empty_both, labels, regions, ignore_label
     order axes oppositely (NIfTI x,y,z; PNG, TIFF, nnU-Net .npz z,y,x) are lined up.
     Boundary metrics (--metrics hd95,nsd ...) are in mm with the ground truth's spacing; with one
     mask empty distances are undefined (--empty-distance) and nsd is 0.
-    Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error.
+    Prints hard Dice per class; exit status 0 ok, 1 gate failed, 2 usage error, 3 input error,
+    70 internal error, 74 output not written, 130 Ctrl-C, 141 broken pipe, 143 SIGTERM.
     """
     ci = CiOptions(min_dice=min_dice, min_f1=min_f1, min_pq=min_pq, max_hd95=max_hd95, gate_on=gate_on,
                    baseline_path=baseline_path, max_drop=max_drop, junit_path=junit_path, html_path=html_path,
@@ -941,7 +956,14 @@ def _emit(run, outputs, checks: Checks, *, fmt, json_path, csv_path, junit_path,
             outputs.commit({path: texts[kind] for kind, path in paths if path})
     except OutputError as exc:
         failure = str(exc)
-    _print_report(lambda: _stdout_report(run, texts.get(fmt), per_case))
+    try:
+        _print_report(lambda: _stdout_report(run, texts.get(fmt), per_case))
+    except OutputError as exc:  # say what became of the files too, as a failed file write does
+        if failure is not None:
+            _say("error", failure)
+        elif outputs.targets:
+            raise OutputError(f"{exc}; {_written(outputs)}") from None
+        raise
     return failure
 
 

@@ -304,6 +304,13 @@ def test_exit_statuses_in_readme():
     assert _codes(readme_section("Exit status"), r"^\| (\d+) \|") == {int(s) for s in ExitStatus}
 
 
+def test_exit_statuses_in_score_help():
+    result = CliRunner().invoke(main, ["score", "--help"], prog_name="dice", terminal_width=200)
+    said = " ".join(result.output.split())
+    listed = said[said.index("exit status"):].split(".")[0]
+    assert _codes(listed, r"\b(\d+) [a-zA-Z]") == {int(s) for s in ExitStatus}
+
+
 def test_exit_statuses_in_man_page():
     assert _codes(man_section("EXIT STATUS"), r"^\.TP\n\.B (\d+)\n") == {int(s) for s in ExitStatus}
 

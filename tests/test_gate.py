@@ -23,6 +23,17 @@ def verdict(stderr):
 
 # --- parsing ---------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("args, said", [
+    (("--min-dice", "1.5"), "Invalid value for '--min-dice': a Dice bar must be between 0 and 1, got '1.5'"),
+    (("--min-dice", "2=1.5"), "Invalid value for '--min-dice': class 2: a Dice bar must be between 0 and 1"),
+    (("--threshold", "2=1.5"), "Invalid value for '--threshold': class 2: a threshold must be within [0, 1]"),
+    (("--label-names", ""), "Invalid value for '--label-names': empty: give NAME=LABEL,... or a names file"),
+])
+def test_a_bad_per_class_value_names_its_option_once(pngset, args, said):
+    r = run(*pngset, *args)
+    assert r.exit_code == ExitStatus.USAGE and said in r.output, r.output
+    assert r.output.count(args[0]) == 1, r.output
+
 def test_parse_min_dice_forms():
     assert parse_min_dice(["0.85"]) == (0.85, ())
     assert parse_min_dice(["liver=0.9,2=0.8"]) == (None, (("liver", 0.9), ("2", 0.8)))

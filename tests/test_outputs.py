@@ -312,6 +312,22 @@ def test_stdout_on_a_full_device_is_a_write_failure(pngset, tmp_path):
     assert "standard output" in _one_error_line(r.stderr)
 
 
+def test_stdout_failure_says_what_became_of_the_output_files(pngset, tmp_path):
+    with open("/dev/full", "wb") as sink:
+        r = subprocess.run(dice_cmd("score", *pngset, "--format", "json", "--json", tmp_path / "out.json"),
+                           stdout=sink, stderr=subprocess.PIPE, timeout=120)
+        assert r.returncode == ExitStatus.OUTPUT_ERROR, r.stderr
+        line = _one_error_line(r.stderr)
+        assert "standard output (no space left on device)" in line and f"{tmp_path / 'out.json'} written" in line
+        assert json.loads((tmp_path / "out.json").read_text())["cases"]
+        # A file that fails as well keeps its own line: both failures are told.
+        r = subprocess.run(dice_cmd("score", *pngset, "--json", "/dev/full"), stdout=sink, stderr=subprocess.PIPE,
+                           timeout=120)
+    errors = [line for line in r.stderr.decode().splitlines() if line.startswith("dice: error:")]
+    assert r.returncode == ExitStatus.OUTPUT_ERROR and len(errors) == 2, r.stderr
+    assert "cannot write /dev/full" in errors[0] and "standard output" in errors[1]
+
+
 def _with_closed(fd: int, *args) -> subprocess.CompletedProcess:
     """`dice ARGS` with descriptor ``fd`` (1 or 2) closed, as `dice ... >&-` runs it."""
     return subprocess.run(["sh", "-c", f'"$@" {fd}>&-', "sh", *dice_cmd(*args)], capture_output=True, timeout=120)
