@@ -400,3 +400,43 @@ def test_relabelled_instance_masks_get_instance_advice_not_quantised(tmp_path):
     result = run(gt_dir, pred_dir, "--format", "csv")
     assert "quantised" not in result.stderr
     assert "instance masks" in result.stderr
+
+
+# ---------------------------------------------------------------- SPM-style scaled probability maps
+
+def _spm_tissue_map(path, codes, analyze=False):
+    """uint8 codes with scl_slope float32(1/255), as SPM writes its c1/c2/c3 tissue maps."""
+    cls = nib.Spm2AnalyzeImage if analyze else nib.Nifti1Image
+    img = cls(np.asarray(codes, np.uint8), np.eye(4))
+    img.set_data_dtype(np.uint8)
+    if analyze:
+        img.header["scl_slope"] = 1 / 255  # stored as float32: 0.0039215689
+    else:
+        img.header.set_slope_inter(1 / 255, 0)
+    nib.save(img, str(path))
+
+
+@pytest.mark.parametrize("analyze", [False, True], ids=["nifti", "analyze"])
+def test_spm_uint8_map_with_slope_1_over_255_is_a_probability_map(tmp_path, analyze):
+    # float32(1/255) * 255 = 1.0000000591 in float64: the code 255 is p = 1 at the header's
+    # precision, not a value out of [0, 1]. p = 0, 127/255, 128/255, 1 against gt 0, 1, 1, 1:
+    # foreground at 0.5 is 0, 0, 1, 1, so TP 2, FP 0, FN 1, Dice 4/5.
+    gt_dir, pred_dir = dirs(tmp_path)
+    nifti(gt_dir / "s.nii.gz", np.array([0, 1, 1, 1], np.uint8).reshape(4, 1, 1))
+    _spm_tissue_map(pred_dir / ("s.hdr" if analyze else "s.nii.gz"), np.array([0, 127, 128, 255]).reshape(4, 1, 1), analyze)
+    assert np.asanyarray(nib.load(str(pred_dir / ("s.hdr" if analyze else "s.nii.gz"))).dataobj).max() > 1
+    result = run(gt_dir, pred_dir, "--format", "json", "-q", "--geometry", "ignore")
+    assert result.exit_code == 0, result.stderr
+    case = strict_json(result.stdout)["cases"][0]
+    assert case["pred_kind"] == "probability"
+    assert case["classes"]["1"] == {**case["classes"]["1"], "tp": 2, "fp": 0, "fn": 1, "dice": 0.8}
+
+
+def test_values_just_above_one_are_shown_with_every_digit(tmp_path):
+    # An unscaled float64 map with 1.0000000591 stays an error, and the message does not say "0 to 1".
+    gt_dir, pred_dir = dirs(tmp_path)
+    np.save(gt_dir / "s.npy", np.array([[0, 1]], np.uint8))
+    np.save(pred_dir / "s.npy", np.array([[0.25, 1.0000000591389835]]))
+    result = run(gt_dir, pred_dir, "-q")
+    assert result.exit_code == 3
+    assert "values from 0.25 to 1.0000000591389835 are neither" in result.stderr

@@ -68,6 +68,15 @@ def _float_facts(flat: np.ndarray) -> tuple[float, float, bool, bool]:
     return lo, hi, finite, whole
 
 
+def _range_text(lo: float, hi: float, scale: float = 1.0) -> str:
+    """``"lo to hi"`` for a message on values outside [0, scale]: 6 significant digits, or
+    every digit when those would round an out-of-range value into the range (1.00000006, not 1)."""
+    def shown(value: float) -> str:
+        text = f"{value:g}"
+        return repr(value) if (0 <= float(text) <= scale) != (0 <= value <= scale) else text
+    return f"{shown(lo)} to {shown(hi)}"
+
+
 def _nonfinite_summary(flat: np.ndarray) -> str:
     n_nan = sum(int(np.isnan(c).sum()) for c in _chunks(flat))
     n_inf = sum(int(np.isinf(c).sum()) for c in _chunks(flat))
@@ -108,7 +117,7 @@ def to_labels(array: np.ndarray, *, threshold: float, allow_probability: bool) -
     if lo < 0 or hi > 1:
         raise ValueKindError(
             None,
-            f"values from {lo:g} to {hi:g} are neither whole-number labels nor probabilities in [0, 1]",
+            f"values from {_range_text(lo, hi)} are neither whole-number labels nor probabilities in [0, 1]",
         )
     return (array >= exact_threshold(threshold, array.dtype)).view(np.uint8), PROBABILITY
 
@@ -192,7 +201,7 @@ def check_probabilities(array: np.ndarray, scale: float) -> None:
         where = "" if scale == 1 else f" / {scale:g}"
         raise ValueKindError(
             None,
-            f"values from {lo:g} to {hi:g}{where} are not probabilities in [0, 1]"
+            f"values from {_range_text(lo, hi, scale)}{where} are not probabilities in [0, 1]"
             + ("" if scale != 1 or array.dtype.kind == "f" else " (quantised maps need --prob-scale)"),
         )
 

@@ -1,7 +1,8 @@
 """FreeSurfer MGH/MGZ (.mgh, .mgz) and Analyze 7.5 / NIfTI pairs (.hdr + .img) through nibabel.
 
 nibabel reads them as it reads NIfTI: (x, y, z) arrays (``axes`` "xyz"),
-``scl_slope``/``scl_inter``-style scaling applied (values become floats), the
+``scl_slope``/``scl_inter``-style scaling applied (values become floats; 1 + float32
+rounding is 1, as for NIfTI), the
 affine as nibabel gives it (``img.affine``, voxel to RAS mm), spacing from the
 header's zooms. Trailing axes of size 1 beyond the third are dropped; a real
 fourth axis is kept as a channel axis (hint 3), any other shape refused, as for
@@ -19,7 +20,7 @@ from ...errors import ReadError
 from ...core.volume import Volume
 from ._common import check_file, first_line, native_numbers, read_bytes
 from .gzip_members import gunzip_all
-from .nifti import kept_shape
+from .nifti import kept_shape, settle_scaled_ones
 
 
 def read(path: str) -> Volume:
@@ -55,6 +56,11 @@ def read(path: str) -> Volume:
     except Exception as exc:
         raise ReadError(path, f"cannot read the image ({first_line(exc, path)[:150] or type(exc).__name__})") from None
     data = native_numbers(path, data)
+    if data.dtype == np.float64 and (getattr(image.dataobj, "slope", 1.0) != 1.0
+                                     or getattr(image.dataobj, "inter", 0.0) != 0.0):
+        if not data.flags.writeable:
+            data = data.copy()
+        settle_scaled_ones(data)  # float32 scaling just above 1 is 1
     try:
         shape = kept_shape(tuple(data.shape))
     except ReadError as exc:

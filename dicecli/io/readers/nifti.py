@@ -4,7 +4,8 @@ Values are what the file means, never the raw codes:
 
 - no scaling -> the stored dtype (uint8/int16/int32/uint16 labels, float32 or
   float64 masks) in native byte order
-- ``scl_slope``/``scl_inter`` set -> ``stored * slope + inter`` in float64
+- ``scl_slope``/``scl_inter`` set -> ``stored * slope + inter`` in float64; values above 1
+  by less than float32 rounding are 1 (see :func:`settle_scaled_ones`)
 
 Trailing axes of size 1 from index 3 on are dropped ((x, y, z, 1, 1) -> (x, y, z));
 a real fourth axis (x, y, z, c) is kept, reported as ``channel_axis`` 3, for
@@ -120,7 +121,25 @@ def _load(path: str, file_size: int) -> tuple[NiftiHeader, np.ndarray]:
             data *= header.slope
         if header.inter != 0.0:
             data += header.inter
+        settle_scaled_ones(data)
     return header, data
+
+
+#: Largest value that rounds to 1.0 in float32 (round half to even): 1 + 2**-24.
+_FLOAT32_ONE_BOUND = 1.0 + 2.0**-24
+
+
+def settle_scaled_ones(data: np.ndarray) -> None:
+    """Set scaled values in (1, 1 + 2**-24] to exactly 1.0, in place (float64 ``data``).
+
+    ``scl_slope``/``scl_inter`` are float32, so probabilities stored as codes scale to
+    just above 1: SPM writes its tissue maps as uint8 with slope float32(1/255), and
+    255 * slope = 1.0000000591. Such a value is 1 at the header's own precision (it
+    rounds to 1.0 in float32); left as it is, the map is refused as out of [0, 1].
+    Only values that would otherwise be an error change (they are not whole, and above 1).
+    """
+    if data.size and data.max() > 1.0:
+        data[(data > 1.0) & (data <= _FLOAT32_ONE_BOUND)] = 1.0
 
 
 def _check_size(path: str, shape, dtype, offset: int, file_size: int) -> None:
