@@ -1,5 +1,7 @@
 """Pairing by case name: formats may differ, nothing is dropped silently."""
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -59,7 +61,7 @@ def test_two_files_and_mixed_arguments(tmp_path):
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(["a", "B", ".", "nii", "gz", "seg", "nrrd", "png", "tif", "TIFF", "npz", "mgz",
-                                 "hdr", "img", "raw", "x"]), max_size=7))
+                                 "hdr", "img", "raw", "ome", "tiff", "x"]), max_size=7))
 def test_split_suffix_takes_the_longest_listed_suffix(parts):
     """split_suffix equals a plain reading of its rule: the longest listed suffix (any case) that
     leaves a non-empty name."""
@@ -72,3 +74,15 @@ def test_split_suffix_takes_the_longest_listed_suffix(parts):
         suffix = max(found, key=len)
         want = (name[: -len(suffix)], name[-len(suffix):])
     assert split_suffix(name) == want
+
+
+def test_ome_tiff_pairs_with_any_format_by_its_case_name(tmp_path):
+    # OME-TIFF's suffix is ".ome.tif": "img01.ome.tif" is case "img01" and pairs with "img01.png".
+    from dicecli.io.readers import case_name
+
+    assert case_name("img01.ome.tif") == "img01" and case_name("B.OME.TIFF") == "B"
+    touch(tmp_path / "gt", "img01.png", "img02.png")
+    touch(tmp_path / "pred", "img01.ome.tif", "img02.ome.tiff")
+    p = pair_paths(str(tmp_path / "gt"), str(tmp_path / "pred"))
+    assert [(x.case, os.path.basename(x.pred)) for x in p.pairs] == [("img01", "img01.ome.tif"),
+                                                                    ("img02", "img02.ome.tiff")]

@@ -24,6 +24,8 @@ _FORMATS: tuple[tuple[str, str], ...] = (
     (".nii.gz", "nifti"),
     (".nii", "nifti"),
     (".png", "png"),
+    (".ome.tiff", "tiff"),  # OME-TIFF (microscopy): the case of "a.ome.tif" is "a"
+    (".ome.tif", "tiff"),
     (".tiff", "tiff"),
     (".tif", "tiff"),
     (".npz", "numpy_file"),
