@@ -119,6 +119,20 @@ def test_quantised_single_map_with_scale_and_exact_threshold():
     assert prediction_labels(pct, threshold=0.5, pred_kind="prob", prob_scale=100)[0].tolist() == [0, 0, 1, 1]
 
 
+@pytest.mark.parametrize("t, scale, dtype, cut", [
+    (0.2, 255, np.uint8, 51),     # p = 51/255 is exactly 0.2: foreground (the double 0.2 is a hair above 0.2)
+    (0.4, 255, np.uint8, 102),
+    (0.1, 100, np.uint8, 10),     # percent maps: 10 % is p = 0.1
+    (0.9, 10, np.uint16, 9),
+    (0.3, 255, np.uint8, 77),     # 76.5: the first value at or above
+    (0.07, 100, np.float64, 7.0),  # the double product 0.07 * 100 is 7.000000000000001
+])
+def test_threshold_times_scale_is_the_decimal_product(t, scale, dtype, cut):
+    assert exact_threshold(t, dtype, scale) == cut
+    v = np.array([cut - 1, cut, cut + 1], dtype)
+    assert threshold_map(v, t, scale).tolist() == [0, 1, 1]
+
+
 @pytest.mark.parametrize("array, kind, scale, needle", [
     (np.array([0, 300], np.uint16), "prob", 255, "300"),
     (np.array([0.2, np.nan], np.float32), "prob", None, "NaN"),

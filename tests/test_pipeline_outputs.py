@@ -440,3 +440,19 @@ def test_values_just_above_one_are_shown_with_every_digit(tmp_path):
     result = run(gt_dir, pred_dir, "-q")
     assert result.exit_code == 3
     assert "values from 0.25 to 1.0000000591389835 are neither" in result.stderr
+
+
+@pytest.mark.parametrize("t, scale, fg", [("0.2", None, 51), ("0.8", None, 204), ("0.1", "100", 10),
+                                          ("0.9", "100", 90)])
+def test_quantised_value_exactly_at_the_threshold_is_foreground(tmp_path, t, scale, fg):
+    # uint8 p = value / 255 (or / 100): the value whose p equals the typed threshold counts.
+    # gt 1 on [fg - 1, fg, fg + 1], pred values the same: foreground fg and fg + 1, so TP 2, FN 1,
+    # Dice 4/5 (it was 2/4 when fg itself fell below the cut).
+    gt_dir, pred_dir = dirs(tmp_path)
+    png(gt_dir / "q.png", np.array([[0, 1, 1, 1]]))
+    png(pred_dir / "q.png", np.array([[0, fg - 1, fg, fg + 1]]))
+    extra = ["--prob-scale", scale] if scale else ["--pred-kind", "prob"]
+    result = run(gt_dir, pred_dir, "--threshold", t, *extra, "--format", "json", "-q")
+    assert result.exit_code == 0, result.stderr
+    got = strict_json(result.stdout)["cases"][0]["classes"]["1"]
+    assert (got["tp"], got["fp"], got["fn"], got["dice"]) == (2, 0, 1, 0.8)

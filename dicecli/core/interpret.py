@@ -125,19 +125,26 @@ def to_labels(array: np.ndarray, *, threshold: float, allow_probability: bool) -
 def exact_threshold(threshold: float, dtype: np.dtype, scale: float = 1.0):
     """The cut c with ``value >= c`` <=> foreground, for maps of ``dtype`` read as p = value / scale.
 
+    threshold and scale are the decimals they print as (0.2 is 1/5, not the binary
+    double just above it), so their product is exact: 0.2 x 255 = 51 and 0.07 x 100 = 7.
     Float maps compare in their own precision: c = dtype(threshold * scale), the
-    threshold rounded to the map's type, as ``p >= t`` does in numpy (a float32
+    product rounded to the map's type, as ``p >= t`` does in numpy (a float32
     map compares with float32(t)), SimpleITK's BinaryThreshold and MONAI. So a
     float32 map holding float32(0.7) is foreground at --threshold 0.7.
     Integer maps (quantised probabilities) use the exact integer ceiling of
-    threshold * scale: 128 for t = 0.5 on uint8 / 255.
+    threshold * scale: 128 for t = 0.5 on uint8 / 255, 51 for t = 0.2 (p = 51/255 = 0.2).
     """
     dtype = np.dtype(dtype)
+    target = _decimal(threshold) * _decimal(scale)
     if dtype.kind in "uib":
-        target = Fraction(threshold) * Fraction(scale)
         return -((-target.numerator) // target.denominator)  # ceiling
     with np.errstate(over="ignore"):
-        return dtype.type(threshold * scale)
+        return dtype.type(float(target))
+
+
+def _decimal(value: float) -> Fraction:
+    """The exact value of the shortest decimal that reads back as ``value`` (1/5 for 0.2)."""
+    return Fraction(repr(float(value)))
 
 
 def default_scale(dtype: np.dtype, prob_scale: float | None) -> float:
