@@ -98,14 +98,15 @@ def test_single_channel_sigmoid_map_is_thresholded_not_argmaxed(tmp_path, shape)
 # ---------------------------------------------------------------- 3. nnU-Net .npz axis order
 
 
+@pytest.mark.parametrize("key", ["probabilities", "softmax"])  # nnU-Net v2's name, v1's (--save_npz)
 @pytest.mark.parametrize("shape", [(9, 9, 9), (12, 10, 7)])
-def test_nnunet_npz_is_c_z_y_x_against_a_nifti_ground_truth(tmp_path, shape):
+def test_nnunet_npz_is_c_z_y_x_against_a_nifti_ground_truth(tmp_path, shape, key):
     g = label_map(shape, seed=3)
     gt_dir, pred_dir = dirs(tmp_path)
     nifti(gt_dir / "case.nii.gz", g)
     onehot = np.stack([(g == c) for c in range(4)]).astype(np.float32) * 0.8 + 0.05
     # nnU-Net's SimpleITK order: (c, z, y, x), the reverse of nibabel's (x, y, z)
-    np.savez_compressed(pred_dir / "case.npz", probabilities=onehot.transpose(0, 3, 2, 1))
+    np.savez_compressed(pred_dir / "case.npz", **{key: onehot.transpose(0, 3, 2, 1)})
     ev = evaluate(gt_dir, pred_dir, jobs=1)
     assert not ev.errors, ev.errors
     assert ev.cases[0].pred_kind == "softmax" and ev.cases[0].axes_reversed

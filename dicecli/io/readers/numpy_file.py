@@ -12,9 +12,10 @@ with ``--save_probabilities``), then ``softmax``; several other arrays are an
 error listing their names. The chosen member is read whole, so zip checks its
 CRC-32. A multi-channel array keeps channels first, as nnU-Net writes them
 (``channel_axis`` 0); no spacing, no affine. An array named ``probabilities``
-is nnU-Net's: (c, z, y, x), or (c, 1, y, x) for 2D images (``axes`` "zyx", so it
-lines up with a NIfTI ground truth read as x, y, z); any other array has no
-known axis order and is compared as stored.
+(nnU-Net v2) or ``softmax`` (nnU-Net v1, ``--save_npz``) is nnU-Net's: (c, z, y, x),
+or (c, 1, y, x) for 2D images (``axes`` "zyx", so it lines up with a NIfTI ground
+truth read as x, y, z); any other array has no known axis order and is compared
+as stored.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .gzip_members import inflater_module
 
 #: Array names tried in a .npz holding several arrays, in order.
 NPZ_KEYS = ("probabilities", "softmax")
-NNUNET_KEY = "probabilities"  # nnU-Net's name; its arrays are (c, z, y, x)
+NNUNET_KEYS = NPZ_KEYS  # nnU-Net v2's and v1's names; both write (c, z, y, x), SimpleITK's order
 _MAGIC = b"\x93NUMPY"
 _MAX_HEADER = 10_000  # numpy's own limit on a header's length
 MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032:1
@@ -65,7 +66,7 @@ def read(path: str) -> Volume:
         array = array.view(np.uint8) != 0  # numpy's reading of any non-zero byte
     elif not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    return Volume(array=array, path=path, channel_axis=0, axes="zyx" if key == NNUNET_KEY else None)
+    return Volume(array=array, path=path, channel_axis=0, axes="zyx" if key in NNUNET_KEYS else None)
 
 
 def _header(handle) -> tuple[tuple[int, ...], bool, np.dtype]:
