@@ -31,6 +31,19 @@ def test_summary_by_hand():
     assert math.isclose(s.pooled, 2 * 11 / (2 * 11 + 2 + 9))
 
 
+def test_smoothed_pooled_adds_the_smoothing_term_once():
+    # the same counts as above, --smooth 1: pooled = (2 sum TP + 1) / (2 sum TP + sum FP + sum FN + 1)
+    tp = np.array([[3, 1], [1, 2], [4, 0]])
+    fp = np.array([[1, 1], [0, 0], [0, 0]])
+    fn = np.array([[0, 2], [3, 0], [4, 0]])
+    s = summarize(dice(tp, fp, fn, smooth=1.0), tp, fp, fn, foreground=np.array([True, True]), smooth=1.0,
+                  empty_both="nan")
+    assert math.isclose(s.classes[0].pooled, (2 * 8 + 1) / (2 * 8 + 1 + 7 + 1))
+    assert math.isclose(s.classes[1].pooled, (2 * 3 + 1) / (2 * 3 + 1 + 2 + 1))
+    assert s.classes[1].n_undefined == 1  # both empty stays undefined, not 1/1
+    assert math.isclose(s.pooled, (2 * 11 + 1) / (2 * 11 + 2 + 9 + 1))
+
+
 def test_background_stays_out_of_overall_and_undefined_is_none():
     tp = np.array([[5, 0]])
     fp = np.array([[0, 0]])
