@@ -457,3 +457,48 @@ def test_quantised_value_exactly_at_the_threshold_is_foreground(tmp_path, t, sca
     assert result.exit_code == 0, result.stderr
     got = strict_json(result.stdout)["cases"][0]["classes"]["1"]
     assert (got["tp"], got["fp"], got["fn"], got["dice"]) == (2, 0, 1, 0.8)
+
+
+# ---------------------------------------------------------------- SimpleITK vector images
+
+
+def softmax_zyxc(g_zyx, n_classes, seed):
+    """Noisy class probabilities (z, y, x, c), float32, whose argmax is not always ``g_zyx``."""
+    rng = np.random.default_rng(seed)
+    p = rng.random((*g_zyx.shape, n_classes)).astype(np.float32)
+    p[..., :][np.arange(n_classes) == g_zyx[..., None]] += 0.6
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("ext", [".mha", ".nrrd"])
+@pytest.mark.parametrize("gt_format", ["nifti", "mha"])
+def test_a_float_vector_image_is_a_channel_map_with_channels_last(tmp_path, ext, gt_format):
+    g = label_map((7, 11, 13), seed=11)  # (z, y, x), as SimpleITK holds it
+    probs = softmax_zyxc(g, 4, seed=12)
+    gt_dir, pred_dir = dirs(tmp_path)
+    if gt_format == "nifti":
+        nifti(gt_dir / "case.nii.gz", g.transpose(2, 1, 0))  # nibabel: (x, y, z)
+        reference = sitk.ReadImage(str(gt_dir / "case.nii.gz"))  # a pipeline keeps the input's geometry
+    else:
+        reference = sitk.GetImageFromArray(g)
+        sitk.WriteImage(reference, str(gt_dir / "case.mha"))
+    image = sitk.GetImageFromArray(probs, isVector=True)
+    image.CopyInformation(reference)
+    sitk.WriteImage(image, str(pred_dir / f"case{ext}"), True)
+    argmax = probs.argmax(axis=-1)  # the brute-force reference: ties are impossible with random floats
+    ev = evaluate(gt_dir, pred_dir, jobs=1)
+    assert not ev.errors, ev.errors
+    assert ev.cases[0].pred_kind == "softmax"
+    expected = [brute_dice(g, argmax, {c}) for c in (1, 2, 3)]
+    assert ev.dice[0].tolist() == pytest.approx(expected, abs=1e-15)
+    assert min(expected) < 1.0  # the noise moved some voxels: a transpose or a wrong channel would show
+
+
+def test_an_integer_vector_image_is_refused_as_layers_or_colour(tmp_path):
+    g = label_map((5, 9, 8), seed=13)
+    gt_dir, pred_dir = dirs(tmp_path)
+    sitk.WriteImage(sitk.GetImageFromArray(g), str(gt_dir / "case.nrrd"))
+    layers = np.stack([g == 1, g == 2], axis=-1).astype(np.uint8)  # a layered .seg.nrrd
+    sitk.WriteImage(sitk.GetImageFromArray(layers, isVector=True), str(pred_dir / "case.nrrd"))
+    ev = evaluate(gt_dir, pred_dir, jobs=1)
+    assert len(ev.errors) == 1 and "2 integer values per voxel" in ev.errors[0].message

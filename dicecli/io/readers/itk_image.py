@@ -12,9 +12,12 @@ against 0.23 s for pynrrd, with the same import cost (docs/formats.md).
   direction and origin with x and y negated), so geometry compares across formats.
 - Compressed voxel data are inflated to their end and checked first
   (:mod:`.itk_payload`): SimpleITK checks no checksum.
-- A vector image (several components per voxel: a layered .seg.nrrd, an RGB
-  picture) is refused: a mask holds one label per voxel. Export layered Slicer
-  segmentations as a label map, or split the layers.
+- A float vector image (several float components per voxel: a softmax or sigmoid
+  map written with ``isVector=True``) is a channel map, channels last: (z, y, x, c)
+  or (y, x, c), ``channel_axis`` 3 or 2, as TIFF keeps float samples.
+- An integer vector image (a layered .seg.nrrd, an RGB picture) is refused: a mask
+  holds one label per voxel. Export layered Slicer segmentations as a label map, or
+  split the layers.
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ def read(path: str) -> Volume:
         reader.SetFileName(path)
         reader.ReadImageInformation()
         components = reader.GetNumberOfComponents()
-        if components != 1:
-            raise ReadError(path, f"{components} values per voxel (a layered segmentation or a colour "
+        channels = components != 1
+        if channels and reader.GetPixelID() not in (sitk.sitkVectorFloat32, sitk.sitkVectorFloat64):
+            raise ReadError(path, f"{components} integer values per voxel (a layered segmentation or a colour "
                                   "image): a mask holds one label per voxel; export it as a label map")
         dimension = reader.GetDimension()
         if dimension not in (2, 3):
@@ -72,7 +76,8 @@ def read(path: str) -> Volume:
         raise ReadError(path, f"cannot read the image ({_describe(exc, path)})") from None
     array = native_numbers(path, array)
     spacing = tuple(float(s) for s in image.GetSpacing())[::-1]
-    return Volume(array=array, path=path, spacing_mm=spacing, affine=_affine(image), axes="zyx")
+    return Volume(array=array, path=path, spacing_mm=spacing, affine=_affine(image), axes="zyx",
+                  channel_axis=array.ndim - 1 if channels else None)
 
 
 def _check_payload_size(path: str, payload: tuple[int, bool], reader, sitk) -> None:
@@ -81,11 +86,12 @@ def _check_payload_size(path: str, payload: tuple[int, bool], reader, sitk) -> N
     held, exact = payload
     itemsize = {sitk.sitkUInt8: 1, sitk.sitkInt8: 1, sitk.sitkUInt16: 2, sitk.sitkInt16: 2,
                 sitk.sitkUInt32: 4, sitk.sitkInt32: 4, sitk.sitkUInt64: 8, sitk.sitkInt64: 8,
-                sitk.sitkFloat32: 4, sitk.sitkFloat64: 8}.get(reader.GetPixelID())
+                sitk.sitkFloat32: 4, sitk.sitkFloat64: 8,
+                sitk.sitkVectorFloat32: 4, sitk.sitkVectorFloat64: 8}.get(reader.GetPixelID())
     if itemsize is None:
         return  # refused later by its dtype
     size = tuple(int(n) for n in reader.GetSize())
-    needed = int(np.prod(size, dtype=object)) * itemsize
+    needed = int(np.prod(size, dtype=object)) * itemsize * int(reader.GetNumberOfComponents())
     if held < needed or (exact and held != needed):
         raise ReadError(path, f"damaged file: its compressed data hold {held} bytes of voxels, the header's "
                               f"size {' x '.join(map(str, size))} needs {needed}")
