@@ -229,7 +229,7 @@ def _parse_empty_distance(ctx, param, value):
     try:
         return _empty_distance(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc).replace("empty_distance", "expected")) from None
+        raise click.BadParameter(str(exc).replace("empty_distance must be", "expected")) from None
 
 
 def _say(kind: str, message: str) -> None:

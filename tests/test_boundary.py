@@ -101,6 +101,20 @@ def test_within_is_inclusive_at_the_tolerance():
     assert within(a, b, spacing_mm=(1.0, 0.5), radius_mm=1.999).tolist() == [False]
 
 
+@pytest.mark.parametrize("tau", [30.0, 1e5, 1e9])
+@pytest.mark.parametrize("convention", ["voxel", "deepmind"])
+def test_nsd_tolerance_beyond_the_image_is_one(tau, convention):
+    # an 8x7x5 image of 0.5x1x3 mm spans sqrt(3.5² + 6² + 12²) = 13.9 mm, so every surfel of either
+    # mask is within tau of the other surface: NSD 1 (was a memory error at 1e5, exit 70 at 1e9)
+    g = np.zeros((8, 7, 5), bool); g[0:2, 0:2, 0:2] = True
+    p = np.zeros((8, 7, 5), bool); p[7, 6, 4] = True
+    v = boundary_metrics(g, p, spacing_mm=(0.5, 1.0, 3.0), metrics=("nsd",), convention=convention, tolerance_mm=tau)
+    assert v["nsd"] == 1.0
+    a = np.zeros((1, 6), bool); a[0, 0] = True
+    b = np.zeros((1, 6), bool); b[0, 5] = True
+    assert within(a, b, spacing_mm=(1.0, 0.5), radius_mm=tau).tolist() == [True]
+
+
 def _brute_force(a, b, spacing):
     """Every pair: sqrt of the sum of (voxel offset * spacing)^2 in axis order (as dice and DeepMind's EDT)."""
     offsets = np.argwhere(a)[:, None, :] - np.argwhere(b)[None, :, :]
@@ -208,7 +222,8 @@ def test_cli_csv_has_boundary_columns(shifted):
     (("--metrics", "hd95", "--max-hd95", "5", "--gate-on", "pooled"), "no pooled value"),
     (("--metrics", "hd", "--ignore-label", "9"), "ignore-label"),
     (("--spacing", "1,0"), "mm > 0"),
-    (("--empty-distance", "far"), "nan, diagonal"),
+    (("--empty-distance", "far"), "expected nan, diagonal"),
+    (("--empty-distance", "-3"), "'--empty-distance': expected a finite number of mm >= 0, got '-3'"),
 ])
 def test_boundary_usage_errors(shifted, args, reason):
     r = run(*shifted, *args)

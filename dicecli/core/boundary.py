@@ -128,6 +128,11 @@ def _row_offsets(spacing: tuple[float, ...], radius_mm: float, shape: tuple[int,
     return offsets, runs, squared[starts], np.append(squared[starts][1:], bound2), reach, bound2
 
 
+def _span_mm(shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
+    """The largest distance in mm between two points of a grid of ``shape`` (corner to corner; 0 for one point)."""
+    return math.sqrt(sum(((n - 1) * s) ** 2 for n, s in zip(shape, spacing)))
+
+
 def _search_radius(spacing: tuple[float, ...]) -> float:
     """The radius whose rows number about ROWS_PER_POINT (an ellipse of rows in 3D, a segment in 2D)."""
     if len(spacing) == 2:
@@ -150,8 +155,9 @@ class _RowGrid:
     def __init__(self, shape, spacing, radius_mm: float):
         self.spacing = tuple(float(s) for s in spacing)
         self.shape = tuple(int(n) for n in shape)
-        offsets, runs, row_sq, next_sq, reach, self.bound_sq = _row_offsets(self.spacing, float(radius_mm),
-                                                                            self.shape)
+        # no two points of the grid are further apart than its span: a larger radius lists no more rows
+        radius = min(float(radius_mm), _span_mm(self.shape, self.spacing))
+        offsets, runs, row_sq, next_sq, reach, self.bound_sq = _row_offsets(self.spacing, radius, self.shape)
         # a gap of cap voxels or more along a row is beyond the bound by a voxel, or longer than the row
         self.cap = min(reach[-1] + 1, self.shape[-1])
         self.pads = tuple(reach[:-1]) + (self.cap,)
