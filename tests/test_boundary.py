@@ -180,6 +180,18 @@ def _classes(out, case):
     return next(c for c in out["cases"] if c["case"] == case)["classes"]["1"]
 
 
+def test_a_wide_table_off_a_terminal_keeps_every_digit(shifted):
+    # Every metric adds a column; in a file or a pipe the table is as wide as its cells, never cut
+    # to "0.63…". Class 1, by hand: a 0.5 (tp 4 of 8 + 8), b 0, c 1: mean 0.5; ASSD (spacing 1):
+    # a 8/16 = 0.5 mm, b undefined, c 0 -> mean 0.25.
+    r = run(*shifted, "--metrics", "hd,hd95,assd,masd,nsd,iou,precision,recall", "--nsd-tolerance", "1")
+    assert r.exit_code == 0, r.stderr
+    row = next(line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["1"])
+    assert "…" not in r.stdout and row[:4] == ["1", "3", "0", "0.5000"], r.stdout
+    # class n undef mean std median min max pooled | IoU precision recall HD HD95 ASSD MASD NSD
+    assert len(row) == 17 and row[14] == "0.25", r.stdout
+
+
 def test_cli_json_values_rules_and_echo(shifted):
     r = run(*shifted, "--metrics", "hd95,assd,nsd", "--nsd-tolerance", "1", "--spacing", "2,0.5",
             "--format", "json")

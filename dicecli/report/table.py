@@ -130,11 +130,27 @@ def lesion_table(run: Evaluation) -> Table:
 
 def print_table(run: Evaluation, console: Console, *, per_case: bool = False) -> None:
     """Print the summary (and with ``per_case`` the case rows) to ``console``."""
-    if per_case and run.cases:
-        console.print(case_table(run))
-    console.print(summary_table(run))
-    if run.objects is not None:
-        console.print(object_table(run))
-    if run.lesions is not None:
-        console.print(lesion_table(run))
+    tables = ([case_table(run)] if per_case and run.cases else []) + [summary_table(run)]
+    tables += [table(run) for table, part in ((object_table, run.objects), (lesion_table, run.lesions))
+               if part is not None]
+    for table in tables:
+        _print_whole(console, table)
     console.print(settings_line(run), soft_wrap=True)
+
+
+_UNBOUNDED = 100_000  # columns: a width no table reaches, to measure its natural width
+
+
+def _print_whole(console: Console, table: Table) -> None:
+    """Print ``table``; off a terminal (a file, a pipe, a CI log) as wide as its cells need, so no
+    number is cut to "0.63…" by the console's fixed width."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = console.measure(table, options=console.options.update_width(_UNBOUNDED)).maximum
+    width = console.width
+    console.width = max(width, natural)  # print's own width= is capped at the console's
+    try:
+        console.print(table)
+    finally:
+        console.width = width
