@@ -236,6 +236,19 @@ def test_markdown_format(pngset):
         "### Dice: passed")
 
 
+def test_markdown_shows_names_as_written(pngset):
+    """Names that GitHub would render as markup (an HTML tag, emphasis, a word-edge underscore)
+    are escaped in the table and the verdict; markdown's own bold and comparisons are kept."""
+    gt, pred = pngset
+    for folder in (gt, pred):
+        (folder / "c.png").rename(folder / "_c*.png")
+    md = run(gt, pred, "--label-names", "<b>liver</b>=1,sp_=2", "--min-dice", "0.6", "--format", "markdown").stdout
+    assert "| \\<b>liver\\</b> | 3 | 0 | 0.5000 | 0.5000 | 0.0000 | 0.7273 | mean ≥ 0.6 | **FAIL** |" in md
+    assert "| sp\\_ | 1 | 2 |" in md
+    assert "  - class \\<b>liver\\</b> mean Dice 0.5000 < 0.6 over 3 case(s); worst cases: \\_c\\* 0.0000, a 0.5000" in md
+    assert "<b>" not in md.replace("\\<b>", "")
+
+
 def test_github_annotations_on_stderr_and_step_summary(pngset, tmp_path):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")

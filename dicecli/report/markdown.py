@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from ..checks.baseline import BaselineVerdict
 from ..checks.gate import GateVerdict
@@ -10,9 +11,18 @@ from .settings_text import settings_line
 from .verdict import bar_text, baseline_lines, gate_lines
 
 
+#: What GitHub would read as markup in a name: backslash, code, emphasis, links, strikethrough,
+#: an HTML tag or comment, an entity, and an underscore at either end of a word.
+_MARKUP = re.compile(r"[\\`*\[\]~]|<(?=[A-Za-z/!?])|&(?=#?\w+;)|(?<!\w)_|_(?!\w)")
+
+
+def _text(text) -> str:
+    """A case or class name (or a line naming them) shown as written, never as markup."""
+    return _MARKUP.sub(lambda m: "\\" + m.group(0), str(text)).replace("\n", " ")
+
 
 def _cell(text) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _fmt(value) -> str:
@@ -46,7 +56,7 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
     lines.append("|" + "|".join(":--" if i == 0 else "--:" for i in range(len(header))) + "|")
     keys = list(run.keys)
     for key, s in zip(keys, run.summary.classes):
-        row = [key, s.n, s.n_undefined, _fmt(s.mean), _fmt(s.median), _fmt(s.min), _fmt(s.pooled)]
+        row = [_text(key), s.n, s.n_undefined, _fmt(s.mean), _fmt(s.median), _fmt(s.min), _fmt(s.pooled)]
         if gate:
             c = checks.get(key)
             row += ["", ""] if c is None else [f"{c.statistic} ≥ {bar_text(c.bar)}", "pass" if c.passed else "**FAIL**"]
@@ -59,7 +69,7 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     for c in (gate.checks if gate else ()):
         if c.key not in keys and c.metric == "dice":
-            row = [c.key, 0, 0, "–", "–", "–", "–", f"{c.statistic} ≥ {bar_text(c.bar)}", "**FAIL** (absent)"]
+            row = [_text(c.key), 0, 0, "–", "–", "–", "–", f"{c.statistic} ≥ {bar_text(c.bar)}", "**FAIL** (absent)"]
             lines.append("| " + " | ".join(_cell(v) for v in row + (["", "", ""] if baseline else [])) + " |")
     overall = ["**overall**", "", "", _fmt(run.summary.mean), "", "", _fmt(run.summary.pooled)]
     overall += [""] * (len(header) - len(overall))
@@ -71,7 +81,7 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
         details.append(f"... and {len(run.errors) - 20} more case(s) that could not be scored")
     for line in details:
         text = line.strip()
-        lines.append(("  - " if line.startswith("  ") else "- ") + text.replace("\n", " "))
+        lines.append(("  - " if line.startswith("  ") else "- ") + _text(text))
     if details:
         lines.append("")
     lines.append(f"_{_settings(run)}_")
