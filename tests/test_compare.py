@@ -243,3 +243,14 @@ def test_compare_unreadable_file_exit_3(tmp_path, two_reports):
         assert r.exit_code == ExitStatus.INPUT_ERROR
         assert str(other) in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert compare(two_reports[0]).exit_code == ExitStatus.USAGE
+
+
+def test_compare_counts_a_case_undefined_in_both_files_as_undef(tmp_path):
+    """undef counts the shared cases undefined in a, in b or in both (the legend says so)."""
+    a = report(tmp_path / "a.json", {"p": {"1": None}, "q": {"1": None}, "r": {"1": 0.5}})
+    b = report(tmp_path / "b.json", {"p": {"1": None}, "q": {"1": 0.4}, "r": {"1": 0.7}})
+    r = CliRunner().invoke(main, ["compare", str(a), str(b), "--format", "json"])
+    assert strict_json(r.stdout)["classes"]["1"]["n"] == 1
+    assert strict_json(r.stdout)["classes"]["1"]["n_undefined"] == 2  # p in both, q in a only
+    table = CliRunner().invoke(main, ["compare", str(a), str(b)]).stdout
+    assert "undef: in both, undefined in a, b or both;" in table

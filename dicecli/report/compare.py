@@ -46,7 +46,7 @@ def comparison_table(cmp: Comparison) -> Table:
 def notes(cmp: Comparison) -> list[str]:
     """Lines under the table: the methods, then cases and classes found in one file only."""
     lines = [
-        "n: cases present and defined in both files; undef: in both, undefined in one; "
+        "n: cases present and defined in both files; undef: in both, undefined in a, b or both; "
         "+/-/0: cases better/worse/equal in b; – = undefined",
         f"{CONFIDENCE:.0%} CI: percentile bootstrap, {RESAMPLES} resamples, seed {SEED}; "
         "p-values two-sided, zero differences dropped",
