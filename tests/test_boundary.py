@@ -180,6 +180,30 @@ def _classes(out, case):
     return next(c for c in out["cases"] if c["case"] == case)["classes"]["1"]
 
 
+@pytest.mark.parametrize("args, said", [
+    (("--nsd-tolerance", "2"), "--nsd-tolerance has no effect without --metrics nsd"),
+    (("--metrics", "nsd", "--nsd-tolerance", "2", "--empty-distance", "diagonal"),
+     "--empty-distance has no effect without a distance metric"),
+    (("--spacing", "1,2"), "--spacing has no effect without boundary metrics"),
+])
+def test_boundary_options_that_change_nothing_say_so(shifted, args, said):
+    r = run(*shifted, *args)
+    assert r.exit_code == 0 and f"warning: {said}" in r.stderr, r.stderr
+
+
+def test_spacing_beside_ground_truths_with_their_own_says_so(tmp_path):
+    import nibabel as nib
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    for folder in (gt, pred):
+        folder.mkdir()
+        a = np.zeros((4, 5, 3), np.uint8)
+        a[1:3, 1:4, 1] = 1
+        nib.save(nib.Nifti1Image(a, np.diag([0.5, 0.5, 2.0, 1.0])), str(folder / "c.nii.gz"))
+    r = run(gt, pred, "--metrics", "hd95", "--spacing", "1,1,1")
+    assert r.exit_code == 0 and "--spacing has no effect: every ground truth has its own spacing" in r.stderr
+    assert "has no effect" not in run(*(gt, pred), "--metrics", "hd95").stderr
+
+
 def test_a_wide_table_off_a_terminal_keeps_every_digit(shifted):
     # Every metric adds a column; in a file or a pipe the table is as wide as its cells, never cut
     # to "0.63…". Class 1, by hand: a 0.5 (tp 4 of 8 + 8), b 0, c 1: mean 0.5; ASSD (spacing 1):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .aggregate import MetricSummary, summarize_metric
+from .boundary import DISTANCE_METRICS
 from .metrics import BOUNDARY_METRICS
 from .score import BOTH_EMPTY, EMPTY_BOTH_VALUES, GT_EMPTY, PRED_EMPTY
 
@@ -68,14 +69,27 @@ def boundary_tables(results, classes, settings, status: np.ndarray) -> tuple[dic
     return tables, summaries
 
 
-def boundary_warnings(classes, settings) -> list[str]:
-    """Classes left without an NSD tolerance (only per-class tolerances were given)."""
-    if "nsd" not in settings.metrics:
-        return []
-    missing = [spec.key for spec in classes if settings.tolerance_for(spec) is None]
-    if not missing:
-        return []
-    return [f"no --nsd-tolerance for class(es) {', '.join(missing)}: their nsd is left undefined"]
+def boundary_warnings(classes, settings, spacing_sources=()) -> list[str]:
+    """Classes left without an NSD tolerance (only per-class tolerances were given), and boundary
+    options that changed nothing: --nsd-tolerance without nsd, --empty-distance without a distance
+    metric, --spacing without boundary metrics or when every scored ground truth had its own.
+    spacing_sources: each scored case's spacing_source ("file", "option", "default")."""
+    out = []
+    given_tolerance = settings.nsd_tolerance is not None or bool(settings.nsd_tolerances)
+    if "nsd" in settings.metrics:
+        missing = [spec.key for spec in classes if settings.tolerance_for(spec) is None]
+        if missing:
+            out.append(f"no --nsd-tolerance for class(es) {', '.join(missing)}: their nsd is left undefined")
+    elif given_tolerance:
+        out.append("--nsd-tolerance has no effect without --metrics nsd")
+    if settings.empty_distance != "nan" and not set(settings.metrics) & set(DISTANCE_METRICS):
+        out.append(f"--empty-distance has no effect without a distance metric ({', '.join(DISTANCE_METRICS)})")
+    if settings.spacing is not None:
+        if not settings.boundary_metrics:
+            out.append("--spacing has no effect without boundary metrics (--metrics hd95, nsd, ...)")
+        elif spacing_sources and all(source == "file" for source in spacing_sources):
+            out.append("--spacing has no effect: every ground truth has its own spacing, which wins (NIfTI, MHA, NRRD)")
+    return out
 
 
 __all__ = ["BOUNDARY_METRICS", "MetricSummary", "boundary_tables", "boundary_warnings"]

@@ -438,12 +438,13 @@ def evaluate_results(results, errors: list[CaseError], settings: Settings, pairi
         for name, table in extra.items()
     }
     status = statuses(tp, fp, fn).reshape(shape)
-    boundary_notes = []
+    sources = ()
     if settings.boundary_metrics:
         tables, boundary_summaries = boundary_tables(results, classes, settings, status)
         extra.update(tables)
         summaries.update(boundary_summaries)
-        boundary_notes = boundary_warnings(classes, settings)
+        sources = tuple(b.spacing_source for b in results.values("boundary") if b is not None)
+    boundary_notes = boundary_warnings(classes, settings, sources)
     soft = None
     if settings.soft:
         entries = _soft_entries(results, classes)
