@@ -236,6 +236,21 @@ def test_markdown_format(pngset):
         "### Dice: passed")
 
 
+def test_markdown_baseline_columns_are_over_the_paired_cases(pngset, tmp_path):
+    # The baseline scored a and b only: class 1 was 0.5 and 1.0 there (mean 0.75), and is the same
+    # now, so the change is 0 although this run's mean over a, b, c is 0.5.
+    gt, pred = pngset
+    two = tmp_path / "two"
+    for side in ("gt", "pred"):
+        (two / side).mkdir(parents=True)
+        for case in ("a", "b"):
+            (two / side / f"{case}.png").write_bytes((pngset[0 if side == "gt" else 1] / f"{case}.png").read_bytes())
+    assert run(two / "gt", two / "pred", "--json", tmp_path / "base.json").exit_code == 0
+    md = run(gt, pred, "--baseline", tmp_path / "base.json", "--format", "markdown").stdout
+    assert "| paired cases | paired mean: baseline → now | change | regression |" in md
+    assert "| 1 | 3 | 0 | 0.5000 | 0.5000 | 0.0000 | 0.7273 | 2 | 0.7500 → 0.7500 | +0.0000 | ok |" in md, md
+
+
 def test_markdown_shows_names_as_written(pngset):
     """Names that GitHub would render as markup (an HTML tag, emphasis, a word-edge underscore)
     are escaped in the table and the verdict; markdown's own bold and comparisons are kept."""

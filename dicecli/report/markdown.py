@@ -51,7 +51,7 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
     if gate:
         header += ["bar", "gate"]
     if baseline:
-        header += ["baseline mean", "change", "regression"]
+        header += ["paired cases", "paired mean: baseline → now", "change", "regression"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(":--" if i == 0 else "--:" for i in range(len(header))) + "|")
     keys = list(run.keys)
@@ -63,14 +63,15 @@ def render_markdown(run, gate: GateVerdict | None = None, baseline: BaselineVerd
         if baseline:
             d = drops.get(key)
             if d is None or d.baseline_mean is None or d.current_mean is None:  # both None when d.n == 0
-                row += ["–", "–", "" if d is None else "**FAIL** (undefined)"]
-            else:
-                row += [_fmt(d.baseline_mean), f"{d.current_mean - d.baseline_mean:+.4f}", "ok" if d.passed else "**FAIL**"]
+                row += ["–" if d is None else d.n, "–", "–", "" if d is None else "**FAIL** (undefined)"]
+            else:  # the baseline compares the cases both runs scored, so its means may differ from "mean"
+                row += [d.n, f"{_fmt(d.baseline_mean)} → {_fmt(d.current_mean)}",
+                        f"{d.current_mean - d.baseline_mean:+.4f}", "ok" if d.passed else "**FAIL**"]
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     for c in (gate.checks if gate else ()):
         if c.key not in keys and c.metric == "dice":
             row = [_text(c.key), 0, 0, "–", "–", "–", "–", f"{c.statistic} ≥ {bar_text(c.bar)}", "**FAIL** (absent)"]
-            lines.append("| " + " | ".join(_cell(v) for v in row + (["", "", ""] if baseline else [])) + " |")
+            lines.append("| " + " | ".join(_cell(v) for v in row + (["", "", "", ""] if baseline else [])) + " |")
     overall = ["**overall**", "", "", _fmt(run.summary.mean), "", "", _fmt(run.summary.pooled)]
     overall += [""] * (len(header) - len(overall))
     lines.append("| " + " | ".join(overall) + " |")
