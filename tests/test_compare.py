@@ -68,6 +68,18 @@ def test_default_allowance_is_zero(pngset, tmp_path):
     assert "drop 0.0033 > 0, 3 paired case(s)" in r.stderr  # (0.5 + 1 + 0.01) / 3 - (0.5 + 1 + 0) / 3
 
 
+def test_a_class_renamed_in_one_run_only_is_named_in_a_warning(pngset, tmp_path):
+    # The baseline keys label 1 as "1"; this run names it "liver": the gate cannot pair them by key.
+    base = tmp_path / "base.json"
+    assert run(*pngset, "--json", base).exit_code == ExitStatus.OK
+    r = run(*pngset, "--label-names", "liver=1", "--baseline", base, "--format", "json")
+    assert r.exit_code == ExitStatus.OK, r.stderr
+    said = f"class 1 in {base} and class liver in this run hold the same label(s) 1 under different names"
+    assert f"warning: baseline {base}: {said}" in r.stderr
+    assert any(said in w for w in strict_json(r.stdout)["baseline"]["warnings"])
+    assert "under different names" not in run(*pngset, "--baseline", base).stderr
+
+
 def test_cases_only_in_this_run_and_undefined_pairs(pngset, tmp_path):
     base = report(tmp_path / "b.json", {"a": {"1": 0.5, "2": 0.7}, "b": {"1": 1.0, "2": 0.0}})
     r = run(*pngset, "--baseline", base, "--format", "json")

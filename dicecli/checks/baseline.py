@@ -17,7 +17,7 @@ import json
 import math
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..errors import InputError
@@ -44,6 +44,8 @@ class RunScores:
     settings: Mapping
     dice: Mapping[str, Mapping[str, float | None]]
     classes: tuple[str, ...]
+    #: class key -> the label values it holds (from ``settings.classes``; empty when unknown)
+    labels: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def cases(self) -> tuple[str, ...]:
@@ -122,7 +124,18 @@ def scores_from_record(doc, path: str) -> RunScores:
             row[str(key)] = None if value is None else float(value)
             classes.add(str(key))
         dice[name] = row
-    return RunScores(path, settings, dice, tuple(sorted(classes, key=class_order)))
+    return RunScores(path, settings, dice, tuple(sorted(classes, key=class_order)), _class_labels(settings))
+
+
+def _class_labels(settings: Mapping) -> dict[str, tuple[int, ...]]:
+    """key -> label values of the report's ``settings.classes`` (entries that do not parse are skipped)."""
+    out = {}
+    for entry in settings.get("classes") or ():
+        if isinstance(entry, dict) and isinstance(entry.get("labels"), list):
+            labels = entry["labels"]
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+                out[str(entry.get("key"))] = tuple(sorted(labels))
+    return out
 
 
 def scores_from_run(run, source: str = "this run") -> RunScores:
@@ -135,7 +148,18 @@ def scores_from_run(run, source: str = "this run") -> RunScores:
             key: (float(v) if math.isfinite(v) else None) for key, v in zip(keys, run.dice[row])
         }
     settings = {"threshold": s.threshold, "smooth": s.smooth, "empty_both": s.empty_both}
-    return RunScores(source, settings, dice, tuple(sorted(keys, key=class_order)))
+    labels = {spec.key: tuple(sorted(int(v) for v in spec.labels)) for spec in run.classes}
+    return RunScores(source, settings, dice, tuple(sorted(keys, key=class_order)), labels)
+
+
+def renamed_classes(a: RunScores, b: RunScores, only_a, only_b) -> list[str]:
+    """One message per class of ``a`` not compared whose labels a class of ``b`` not compared holds
+    under another key (``--label-names`` given to one run only, or different names)."""
+    by_labels = {b.labels[key]: key for key in only_b if b.labels.get(key)}
+    return [f"class {key} in {a.source} and class {by_labels[a.labels[key]]} in {b.source} hold the same "
+            f"label(s) {', '.join(map(str, a.labels[key]))} under different names, so they are not compared: "
+            "give both runs the same --label-names"
+            for key in only_a if a.labels.get(key) in by_labels]
 
 
 def settings_differences(a: RunScores, b: RunScores) -> list[str]:
@@ -240,15 +264,18 @@ def check_baseline(run, baseline: RunScores, max_drop: float = 0.0) -> BaselineV
     current = scores_from_run(run)
     in_both = [key for key in current.classes if key in set(baseline.classes)]
     checks = tuple(check_drop(pair_class(baseline, current, key), max_drop) for key in in_both)
+    only_run = tuple(k for k in current.classes if k not in set(baseline.classes))
+    only_baseline = tuple(k for k in baseline.classes if k not in set(current.classes))
     return BaselineVerdict(
         path=baseline.source,
         max_drop=max_drop,
         checks=checks,
         only_in_run=only_in(current, baseline),
         only_in_baseline=only_in(baseline, current),
-        classes_only_in_run=tuple(k for k in current.classes if k not in set(baseline.classes)),
-        classes_only_in_baseline=tuple(k for k in baseline.classes if k not in set(current.classes)),
-        warnings=tuple(settings_differences(baseline, current)),
+        classes_only_in_run=only_run,
+        classes_only_in_baseline=only_baseline,
+        warnings=tuple(settings_differences(baseline, current)
+                       + renamed_classes(baseline, current, only_baseline, only_run)),
     )
 
 
