@@ -204,6 +204,13 @@ def test_spacing_beside_ground_truths_with_their_own_says_so(tmp_path):
     assert "has no effect" not in run(*(gt, pred), "--metrics", "hd95").stderr
 
 
+def test_table_says_when_a_metric_mean_covers_fewer_cases_than_n(shifted):
+    # class 1: n 3 for Dice; HD95 is undefined in case b (prediction empty), so its mean is over 2
+    r = run(*shifted, "--metrics", "hd95,iou")
+    assert "HD95 mm mean: over the cases where defined, fewer than n here" in r.stdout, r.stdout
+    assert "fewer than n" not in run(*shifted, "--metrics", "iou").stdout
+
+
 def test_a_wide_table_off_a_terminal_keeps_every_digit(shifted):
     # Every metric adds a column; in a file or a pipe the table is as wide as its cells, never cut
     # to "0.63…". Class 1, by hand: a 0.5 (tp 4 of 8 + 8), b 0, c 1: mean 0.5; ASSD (spacing 1):

@@ -35,7 +35,7 @@ def fmt(value, digits: int = 4) -> str:
 
 def summary_table(run: Evaluation) -> Table:
     table = Table(title=f"Dice per class over {len(run.cases)} case(s)", box=box.SIMPLE_HEAD,
-                  title_justify="left")
+                  title_justify="left", caption_justify="left")
     for name in ("class", "n", "undef", "mean", "std", "median", "min", "max", "pooled"):
         table.add_column(name, justify="left" if name == "class" else "right")
     extra = list(run.metric_summaries.items())
@@ -45,9 +45,17 @@ def summary_table(run: Evaluation) -> Table:
         table.add_row(printable(class_text(spec)), str(s.n), str(s.n_undefined), fmt(s.mean), fmt(s.std), fmt(s.median),
                       fmt(s.min), fmt(s.max), fmt(s.pooled),
                       *(fmt(per_class[col].mean, 2 if name in MM_METRICS else 4) for name, per_class in extra))
+    captions = []
     if len(run.classes) > MAX_TABLE_ROWS:
         table.add_row(f"… {len(run.classes) - MAX_TABLE_ROWS:,} more", style="dim")
-        table.caption = f"{MAX_TABLE_ROWS} of {len(run.classes):,} classes shown: --format csv or json has them all"
+        captions.append(f"{MAX_TABLE_ROWS} of {len(run.classes):,} classes shown: --format csv or json has them all")
+    fewer = sorted({METRIC_HEADERS.get(name, name) for name, per_class in extra
+                    if any(m.n != s.n for m, s in zip(per_class, run.summary.classes))})
+    if fewer:  # e.g. HD95 is undefined where a mask is empty, while Dice is 0 there
+        captions.append(f"{', '.join(fewer)} mean: over the cases where defined, fewer than n here "
+                        "(JSON gives each n)")
+    if captions:
+        table.caption = "\n".join(captions)
     table.add_section()
     table.add_row("overall", "", "", fmt(run.summary.mean), "", "", "", "", fmt(run.summary.pooled),
                   *([""] * len(extra)), style="bold")
