@@ -136,16 +136,20 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
     from .case import score_volumes
     from .run.evaluate import evaluate_results
     from .io.pairing import Pair, Pairing
-    from .settings import Settings
+    from .settings import Settings, check_options, spacing_mm
 
+    check_options(options, "score_arrays")
     gt, pred = np.asanyarray(gt), np.asanyarray(pred)
     if spacing is not None:
-        spacing = tuple(float(s) for s in spacing)
+        try:
+            spacing = spacing_mm(spacing)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         if len(spacing) != gt.ndim or not all(np.isfinite(s) and s > 0 for s in spacing):
             raise UsageError(f"spacing must give one positive size per axis of gt ({gt.ndim}), got {spacing}")
-    settings = Settings(labels=None if labels is None else tuple(int(v) for v in labels), threshold=threshold,
-                        smooth=smooth, empty_both=empty_both, ignore_label=ignore_label, channel_axis=channel_axis,
-                        jobs=1, **options)
+    options = {"jobs": 1, **options}  # one pair of arrays: no worker processes
+    settings = Settings(labels=labels, threshold=threshold, smooth=smooth, empty_both=empty_both,
+                        ignore_label=ignore_label, channel_axis=channel_axis, **options)
     gt_volume = Volume(array=gt, path=GT_NAME, spacing_mm=spacing)
     pred_volume = Volume(array=pred, path=PRED_NAME, channel_axis=0 if pred.ndim == gt.ndim + 1 else None)
     result = score_volumes("arrays", gt_volume, pred_volume, settings)

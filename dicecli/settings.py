@@ -16,7 +16,7 @@ from .core.geometry import GEOMETRY_MODES
 from .core.interpret import PRED_KINDS
 from .core.metrics import BOUNDARY_METRICS, METRICS, parse_metrics
 from .io.readers import SUFFIXES
-from .io.names import names_from_json, region, resolve_label
+from .io.names import _label, names_from_json, region, resolve_label
 from .core.score import EMPTY_BOTH_VALUES
 
 
@@ -36,8 +36,46 @@ def _empty_distance(value) -> str | float:
     return mm
 
 
-def _pairs(value) -> list:
-    return list(value.items()) if isinstance(value, dict) else list(value or ())
+def _sequence(value, name: str, example: str = "(1, 2)") -> list:
+    """The items of a list, tuple or array option; a string or a single number is refused."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a sequence such as {example}, got {value!r}")
+    return list(value)
+
+
+def _float(value, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
+def spacing_mm(value, name: str = "spacing") -> tuple[float, ...]:
+    """A voxel size per axis, as floats (a string such as "11" is refused, never read as (1, 1))."""
+    return tuple(_float(v, name) for v in _sequence(value, name, "(0.8, 0.8, 2.5)"))
+
+
+def _pairs(value, name: str) -> list:
+    """{key: value} or ((key, value), ...) as a list of pairs."""
+    if isinstance(value, dict) or value is None:
+        return list((value or {}).items())
+    items = list(value) if hasattr(value, "__iter__") and not isinstance(value, (str, bytes)) else [value]
+    if any(isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) != 2 for item in items):
+        raise ValueError(f"{name} must be a mapping {{key: value}} or (key, value) pairs, got {value!r}")
+    return items
+
+
+def check_options(options, where: str) -> None:
+    """A misspelt keyword is refused with the nearest option name."""
+    import difflib
+    from dataclasses import fields
+
+    known = [f.name for f in fields(Settings)]
+    for name in options:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (options: {', '.join(known)})"
+            raise UsageError(f"{where}() got an unexpected keyword argument {name!r}{hint}")
 
 
 @dataclass(frozen=True)
@@ -142,7 +180,7 @@ class Settings:
 
         try:
             self._normalise(put)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         self._check()
 
@@ -151,28 +189,30 @@ class Settings:
         if isinstance(names, dict) and any(isinstance(v, list) for v in names.values()):
             parsed = names_from_json(names)  # a dataset.json-style mapping with regions
             names = parsed.names
-            put("regions", parsed.regions + tuple(_pairs(self.regions)))
-        put("label_names", tuple((str(n), int(v)) for n, v in _pairs(names)))
-        put("regions", tuple(region(n, m) for n, m in _pairs(self.regions)))
-        put("region_labels", tuple(int(v) for v in self.region_labels))
+            put("regions", parsed.regions + tuple(_pairs(self.regions, "regions")))
+        put("label_names", tuple((str(n), _label(v, "label_names")) for n, v in _pairs(names, "label_names")))
+        put("regions", tuple(region(n, m) for n, m in _pairs(self.regions, "regions")))
+        put("region_labels", tuple(_label(v, "region_labels") for v in _sequence(self.region_labels, "region_labels")))
         if self.pred_suffix is not None:
             suffix = str(self.pred_suffix).strip().lower()
             put("pred_suffix", suffix if suffix.startswith(".") else "." + suffix)
+        put("threshold", _float(self.threshold, "threshold"))
+        put("smooth", _float(self.smooth, "smooth"))
         put("thresholds", tuple(sorted(
-            (resolve_label(str(k), self.label_names + self.painted_names, "thresholds"), float(t))
-            for k, t in _pairs(self.thresholds))))
+            (resolve_label(str(k), self.label_names + self.painted_names, "thresholds"), _float(t, "thresholds"))
+            for k, t in _pairs(self.thresholds, "thresholds"))))
         if self.labels is not None:
-            put("labels", tuple(int(v) for v in self.labels))
+            put("labels", tuple(_label(v, "labels") for v in _sequence(self.labels, "labels")))
         if isinstance(self.metrics, str):
             put("metrics", parse_metrics(self.metrics))
         else:
-            put("metrics", parse_metrics(",".join(self.metrics)))
+            put("metrics", parse_metrics(",".join(str(m) for m in _sequence(self.metrics, "metrics", "('dice', 'iou')"))))
         if self.prob_scale is not None:
             put("prob_scale", float(self.prob_scale))
         if self.channel_axis is not None:
             put("channel_axis", int(self.channel_axis))
         if self.ignore_label is not None:
-            put("ignore_label", int(self.ignore_label))
+            put("ignore_label", _label(self.ignore_label, "ignore_label"))
         iou = self.iou_thresholds
         thresholds: Iterable[Any] = (iou,) if np.isscalar(iou) else iou  # a number or numbers, before normalising
         put("iou_thresholds", tuple(dict.fromkeys(float(t) for t in thresholds)))
@@ -180,9 +220,10 @@ class Settings:
         put("lesion_min_volume", float(self.lesion_min_volume))
         if self.nsd_tolerance is not None:
             put("nsd_tolerance", float(self.nsd_tolerance))
-        put("nsd_tolerances", tuple((str(k).strip(), float(v)) for k, v in _pairs(self.nsd_tolerances)))
+        put("nsd_tolerances", tuple((str(k).strip(), _float(v, "nsd_tolerances"))
+                                    for k, v in _pairs(self.nsd_tolerances, "nsd_tolerances")))
         if self.spacing is not None:
-            put("spacing", tuple(float(v) for v in self.spacing))
+            put("spacing", spacing_mm(self.spacing))
         put("empty_distance", _empty_distance(self.empty_distance))
 
     def _check(self) -> None:

@@ -62,6 +62,41 @@ def test_bad_arrays_and_options_raise_typed_errors():
         score_arrays(np.zeros((3, 3)), np.zeros((3, 3)), spacing=(1.0,))
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"labels": 1}, "labels must be a sequence"),  # a lone int: was "'int' object is not iterable"
+    ({"labels": "1,2"}, "labels must be a sequence"),  # was ValueError from int(',')
+    ({"labels": [1.5]}, "whole-number label"),  # was silently class 1
+    ({"ignore_label": 1.5}, "whole-number label"),  # was silently label 1
+    ({"spacing": "11"}, "spacing must be a sequence"),  # was read as (1.0, 1.0)
+    ({"spacing": 1.0}, "spacing must be a sequence"),
+    ({"threshold": None}, "threshold must be a number"),  # was TypeError from a comparison
+    ({"smooth": None}, "smooth must be a number"),
+    ({"metrics": None}, "metrics must be a sequence"),
+    ({"thresholds": 0.4}, "thresholds must be a mapping"),
+    ({"regions": [1, 2]}, "regions must be a mapping"),
+    ({"treshold": 0.4}, r"unexpected keyword argument 'treshold' \(did you mean 'threshold'\?\)"),
+    ({"label": [1]}, r"did you mean 'labels'"),
+])
+def test_bad_python_options_raise_usage_errors_naming_the_option(options, message):
+    gt = np.array([[0, 1, 1], [0, 2, 2]])
+    with pytest.raises(UsageError, match=message):
+        score_arrays(gt, gt, **options)
+    if "spacing" not in options:  # score_arrays' own spacing is per array axis; evaluate's goes to Settings
+        with pytest.raises(UsageError, match=message.replace("score_arrays", "evaluate")):
+            dicecli.evaluate(str(FIXTURES / "png2d" / "gt"), str(FIXTURES / "png2d" / "pred"), **options)
+
+
+def test_python_option_values_of_other_types():
+    # gt class 1: (0,1), (0,2); pred class 1: (0,1). Dice 2*1/(2+1); class 2 equal, Dice 1.
+    gt = np.array([[0, 1, 1], [0, 2, 2]], np.uint8)
+    pred = np.array([[0, 1, 0], [0, 2, 2]], np.int16)
+    s = score_arrays(gt, pred, labels=np.array([1, 2]), threshold="0.5", smooth="0")
+    assert {k: v.dice for k, v in s.items()} == {1: pytest.approx(2 / 3), 2: 1.0}
+    assert list(score_arrays(gt, pred, labels=[np.float32(2.0)])) == [2]
+    assert score_arrays(gt, pred, jobs=4)[1].tp == 1  # one pair of arrays: jobs is accepted and unused
+    assert score_arrays(gt, pred, spacing=np.array([0.5, 2.0]))[2].gt_volume_mm3 == 2.0
+
+
 def _read(path: Path) -> np.ndarray:
     name = path.name.lower()
     if name.endswith((".nii.gz", ".nii")):

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import operator
 from dataclasses import dataclass
 
 from ..core.keys import parse_keyed
@@ -39,10 +41,10 @@ class LabelNames:
 def _label(text, where: str) -> int:
     if isinstance(text, bool):
         raise ValueError(f"{where}: expected a whole-number label >= 0, got {text!r}")
-    if isinstance(text, int):
-        value = text
-    elif isinstance(text, float) and text.is_integer():
-        value = int(text)
+    if isinstance(text, numbers.Integral):  # int, numpy integers
+        value = operator.index(text)
+    elif isinstance(text, numbers.Real) and float(text).is_integer():  # 2.0, numpy floats; never 1.5 -> 1
+        value = int(float(text))
     else:
         try:
             value = int(str(text).strip())

@@ -34,7 +34,7 @@ from ..core.metrics import COUNT_METRICS, metric, soft_dice
 from ..io.pairing import Pair, Pairing, pair_paths
 from ..io.readers import preload
 from ..core.score import dice, statuses
-from ..settings import Settings
+from ..settings import Settings, check_options
 from .workers import Lost, ordered_map
 
 __all__ = ["CaseError", "CaseResult", "Evaluation", "Settings", "evaluate", "evaluate_pairing", "score_pair"]
@@ -494,5 +494,6 @@ def evaluate(gt: str, pred: str, settings: Settings | None = None, **options) ->
     PairingError when a folder is missing or empty; per-case problems are
     returned in ``Evaluation.errors``.
     """
+    check_options(options, "evaluate")
     settings = replace(settings or Settings(), **options)
     return evaluate_pairing(pair_paths(str(gt), str(pred), **settings.layout), settings)
