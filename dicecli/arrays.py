@@ -139,6 +139,9 @@ def score_arrays(gt, pred, *, labels=None, threshold: float = 0.5, smooth: float
     from .settings import Settings, check_options, spacing_mm
 
     check_options(options, "score_arrays")
+    if isinstance(gt, np.ma.MaskedArray) or isinstance(pred, np.ma.MaskedArray):
+        raise UsageError("masked arrays are not scored (their masks would be ignored): pass .filled(0), or mark "
+                         "the voxels to leave out with a label and ignore_label=")
     gt, pred = np.asanyarray(gt), np.asanyarray(pred)
     if spacing is not None:
         try:

@@ -97,6 +97,13 @@ def test_python_option_values_of_other_types():
     assert score_arrays(gt, pred, spacing=np.array([0.5, 2.0]))[2].gt_volume_mm3 == 2.0
 
 
+def test_masked_arrays_are_refused():
+    gt = np.zeros((4, 4), np.uint8)
+    gt[1:3, 1:3] = 1
+    with pytest.raises(UsageError, match="masked arrays"):  # was a numpy casting error from deep inside
+        score_arrays(np.ma.masked_array(gt.astype(int), mask=gt == 0), gt)
+
+
 def _read(path: Path) -> np.ndarray:
     name = path.name.lower()
     if name.endswith((".nii.gz", ".nii")):
