@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from array import array
 from typing import BinaryIO
 from dataclasses import asdict, fields
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..core.boundary_case import CaseBoundary
 from ..case import CaseError, CaseResult
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..instances import PerClass
 from ..core.score import CaseCounts
 
@@ -115,26 +116,81 @@ def record_result(record: dict):
     return CaseResult(counts=counts, **{k: v for k, v in data.items() if k in known})
 
 
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
 class Journal:
-    """Append-only writer: one flushed line per finished case."""
+    """Append-only writer: one flushed line per finished case.
+
+    A torn last line left by a stopped run is cut first, so the lines appended stay lines of their
+    own. A failed write (full disk, ``ulimit -f``) stops the run with an OutputError: the lines
+    before it are whole, and ``--resume`` reuses them."""
 
     def __init__(self, path: str, settings) -> None:
         self.path = path
         self.fingerprint = fingerprint(settings)
+        self.failed = False
         try:
+            end_on_a_line(path)
             self.handle = open(path, "a", encoding="utf-8")
         except OSError as exc:
-            raise InputError(path, f"cannot open the journal ({(exc.strerror or str(exc)).lower()})") from None
+            raise InputError(path, f"cannot open the journal ({_reason(exc)})") from None
 
     def add(self, pair, outcome) -> None:
         line = {"v": VERSION, "case": pair.case, "gt": pair.gt, "pred": pair.pred,
                 "gt_stamp": file_stamp(pair.gt), "pred_stamp": file_stamp(pair.pred),
                 "settings": self.fingerprint, **result_record(outcome)}
-        self.handle.write(json.dumps(line, allow_nan=True, ensure_ascii=False) + "\n")
-        self.handle.flush()
+        try:
+            self.handle.write(json.dumps(line, allow_nan=True, ensure_ascii=False) + "\n")
+            self.handle.flush()
+        except OSError as exc:
+            self.failed = True
+            raise OutputError(f"cannot write the journal {self.path} ({_reason(exc)}); scoring stopped, "
+                              "the cases it holds are reused by --resume") from None
 
     def close(self) -> None:
-        self.handle.close()
+        try:
+            self.handle.close()
+        except OSError:  # the rest of a line whose write failed: already reported
+            if not self.failed:
+                raise
+
+
+def end_on_a_line(path: str) -> None:
+    """Make a journal that is a regular file end on a line end: a complete last line without its
+    newline gets one; a torn last line (a run stopped mid-write) is cut off."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return
+    except FileNotFoundError:
+        return
+    with open(path, "r+b") as handle:
+        end = start = handle.seek(0, os.SEEK_END)
+        while start > 0:  # back to the last line end
+            step = min(start, 1 << 16)
+            handle.seek(start - step)
+            piece = handle.read(step)
+            at = max(piece.rfind(b"\n"), piece.rfind(b"\r"))
+            start -= step
+            if at >= 0:
+                start += at + 1
+                break
+        if start == end:
+            return
+        handle.seek(start)
+        if _is_line(handle.read(end - start)):
+            handle.write(b"\n")
+        else:
+            handle.truncate(start)
+
+
+def _is_line(text: bytes) -> bool:
+    try:
+        line = json.loads(_text(text))
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(line, dict) and line.get("v") == VERSION
 
 
 class JournalEntries:
