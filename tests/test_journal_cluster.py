@@ -166,6 +166,53 @@ def test_unreachable_scheduler_is_a_usage_error(pngset):
     assert result.exit_code == 2 and "cannot connect" in result.stderr
 
 
+def _http_answer_server():
+    """A listening socket whose every connection gets an HTTP error at once (as a web server, a
+    dashboard port or a proxy answers what is no HTTP); (port, stop)."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    stopping = threading.Event()
+
+    def answer():
+        while not stopping.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+
+    def stop():
+        stopping.set()
+        server.close()
+
+    return server.getsockname()[1], stop
+
+
+def test_a_scheduler_address_where_no_dask_answers_is_a_usage_error(pngset, tmp_path):
+    """An HTTP answer used to be read as a Dask frame of exabytes (MemoryError, exit 70); a JSON
+    file that is no scheduler file an AssertionError (exit 70)."""
+    gt, pred = pngset
+    port, stop = _http_answer_server()
+    try:
+        answered = subprocess.run([sys.executable, "-m", "dicecli", "score", str(gt), str(pred), "-q",
+                                   "--scheduler", f"tcp://127.0.0.1:{port}"], capture_output=True, text=True,
+                                  timeout=120)
+    finally:
+        stop()
+    assert answered.returncode == 2, answered.stderr
+    assert len(answered.stderr.splitlines()) == 1 and "cannot connect" in answered.stderr
+    not_a_scheduler_file = tmp_path / "scheduler.json"
+    not_a_scheduler_file.write_text("{}")
+    result = run(gt, pred, "--scheduler", not_a_scheduler_file)
+    assert result.exit_code == 2, result.stderr
+    assert "no Dask scheduler answers there" in result.stderr
+
+
 @pytest.mark.parametrize("option", ["--json", "--csv"])
 def test_journal_that_is_also_a_report_output_is_refused(pngset, tmp_path, option):
     """The report would replace the journal as it is appended to (or the journal corrupt the report)."""

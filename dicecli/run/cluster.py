@@ -34,7 +34,14 @@ def connect(address: str):
             return Client(scheduler_file=address, timeout=CONNECT_TIMEOUT)
         return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise UsageError(f"--scheduler {address}: cannot connect ({str(exc).splitlines()[0][:150]})") from None
+        raise UsageError(f"--scheduler {address}: cannot connect ({_first_line(exc)})") from None
+    except Exception as exc:  # something else answers (an HTTP server), a file that is no scheduler file
+        raise UsageError(f"--scheduler {address}: cannot connect, no Dask scheduler answers there "
+                         f"({': '.join(filter(None, (type(exc).__name__, _first_line(exc))))})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [""])[0][:150]
 
 
 def score_on_cluster(pairs, settings, address: str, progress=None):
