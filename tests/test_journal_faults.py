@@ -42,6 +42,15 @@ def test_resumes_after_a_torn_line_leave_a_journal_that_resumes_again(tmp_path, 
         [c["case"] for c in clean["cases"]]
 
 
+def test_a_file_that_is_not_a_journal_is_never_cut(tmp_path):
+    # --journal naming some other text file by mistake: its last line (no newline) is not torn
+    # journal output, and must stay.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("first line\nlast line without an end")
+    score("--journal", notes)
+    assert notes.read_text().startswith("first line\nlast line without an end")
+
+
 def test_a_complete_last_line_without_its_newline_is_kept(tmp_path, clean):
     journal = tmp_path / "run.jsonl"
     assert score("--journal", journal).returncode == 0

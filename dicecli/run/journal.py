@@ -159,7 +159,8 @@ class Journal:
 
 def end_on_a_line(path: str) -> None:
     """Make a journal that is a regular file end on a line end: a complete last line without its
-    newline gets one; a torn last line (a run stopped mid-write) is cut off."""
+    newline gets one; a torn last line (a run stopped mid-write) is cut off, only when the file's
+    first line is a journal line (any other file named by mistake is left as it is)."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return
@@ -181,8 +182,13 @@ def end_on_a_line(path: str) -> None:
         handle.seek(start)
         if _is_line(handle.read(end - start)):
             handle.write(b"\n")
-        else:
+        elif start > 0 and _first_line_is_journal(handle):  # never cut a file that is not a journal
             handle.truncate(start)
+
+
+def _first_line_is_journal(handle) -> bool:
+    handle.seek(0)
+    return _is_line(handle.readline())
 
 
 def _is_line(text: bytes) -> bool:
