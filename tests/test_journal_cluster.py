@@ -221,3 +221,23 @@ def test_journal_that_is_also_a_report_output_is_refused(pngset, tmp_path, optio
     r = run(*pngset, "--journal", tmp_path / "link", option, journal)
     assert r.exit_code == 2 and "--journal" in r.stderr and "report output" in r.stderr, r.stderr
     assert not journal.exists()
+
+
+def test_a_scheduler_address_that_accepts_and_stays_silent_is_a_usage_error(monkeypatch):
+    """A server that accepts the connection and never answers (an HTTP server waiting for a
+    request) kept dice waiting for ever: Dask bounds the TCP connect only."""
+    import socket
+    import time
+
+    from dicecli.errors import UsageError
+    from dicecli.run import cluster
+
+    server = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nobody ever reads or writes
+    monkeypatch.setattr(cluster, "DEADLINE_S", 2.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(UsageError, match="nothing answered as a Dask scheduler within 2 s"):
+            cluster.connect(f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+    assert time.monotonic() - started < 60

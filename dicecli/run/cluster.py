@@ -12,6 +12,7 @@ Dask is an optional extra: ``pip install 'dicecli[dask]'``.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 
 from ..case import CaseError, score_pair
@@ -21,6 +22,8 @@ EXTRA = "dask"
 RETRIES = 2
 #: How long to try reaching the scheduler before giving up.
 CONNECT_TIMEOUT = "10s"
+#: How long connecting may take in all (TCP connect, handshake, registering), in seconds.
+DEADLINE_S = 30.0
 
 
 def connect(address: str):
@@ -30,14 +33,39 @@ def connect(address: str):
     except ImportError:
         raise UsageError(f"--scheduler needs Dask distributed: pip install 'dicecli[{EXTRA}]'") from None
     try:
-        if os.path.isfile(address):
-            return Client(scheduler_file=address, timeout=CONNECT_TIMEOUT)
-        return Client(address, timeout=CONNECT_TIMEOUT)
+        return _within_deadline(address, lambda: Client(scheduler_file=address, timeout=CONNECT_TIMEOUT)
+                                if os.path.isfile(address) else Client(address, timeout=CONNECT_TIMEOUT))
+    except UsageError:
+        raise
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(f"--scheduler {address}: cannot connect ({_first_line(exc)})") from None
     except Exception as exc:  # something else answers (an HTTP server), a file that is no scheduler file
         raise UsageError(f"--scheduler {address}: cannot connect, no Dask scheduler answers there "
                          f"({': '.join(filter(None, (type(exc).__name__, _first_line(exc))))})") from None
+
+
+def _within_deadline(address: str, make):
+    """``make()`` (a Client), or UsageError when it has not returned after DEADLINE_S: Dask bounds
+    the TCP connect by CONNECT_TIMEOUT, but a server that accepts and then stays silent (an HTTP
+    server waiting for a request) kept the client waiting for ever. The abandoned attempt runs in a
+    daemon thread, which ends with dice."""
+    outcome: dict = {}
+
+    def attempt() -> None:
+        try:
+            outcome["client"] = make()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="dice-scheduler-connect", daemon=True)
+    thread.start()
+    thread.join(DEADLINE_S)
+    if thread.is_alive():
+        raise UsageError(f"--scheduler {address}: cannot connect, nothing answered as a Dask scheduler "
+                         f"within {DEADLINE_S:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["client"]
 
 
 def _first_line(exc: Exception) -> str:
