@@ -97,6 +97,16 @@ def test_python_option_values_of_other_types():
     assert score_arrays(gt, pred, spacing=np.array([0.5, 2.0]))[2].gt_volume_mm3 == 2.0
 
 
+def test_a_transposed_array_gets_advice_for_arrays():
+    g = np.zeros((3, 4), np.uint8)
+    g[1, 1] = 1
+    with pytest.raises(GeometryError) as info:
+        score_arrays(g, g.T.copy())
+    said = str(info.value)
+    assert "<pred array>: shape (4, 3) does not match the ground truth's (3, 4)" in said
+    assert "an array in memory" in said and "this file" not in said
+
+
 def test_masked_arrays_are_refused():
     gt = np.zeros((4, 4), np.uint8)
     gt[1:3, 1:3] = 1

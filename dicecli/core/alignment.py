@@ -167,6 +167,7 @@ def _mismatch(pred_shape, gt_shape, pred_axes, gt_axes, reverse: bool, axis_orde
         text += "; its axes are the ground truth's in reverse order: drop --axis-order stored"
     elif not reverse and reversed_fits:
         text += ("; its axes are the ground truth's in reverse order (z, y, x against x, y, z?): "
-                 "this file's format does not say its axis order, so it is compared as stored; "
-                 "transpose it, or save nnU-Net probabilities as an .npz array named 'probabilities'")
+                 "its axis order is not known (a plain .npy/.npz array, or an array in memory), so it is "
+                 "compared as stored; transpose it, or save nnU-Net probabilities as an .npz array named "
+                 "'probabilities'")
     return text
