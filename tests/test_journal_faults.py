@@ -42,6 +42,18 @@ def test_resumes_after_a_torn_line_leave_a_journal_that_resumes_again(tmp_path, 
         [c["case"] for c in clean["cases"]]
 
 
+@pytest.mark.parametrize("keep", [100, 6])  # a torn first line: past and inside its opening '{"v": 1, "case": '
+def test_a_torn_only_line_is_cut_too(tmp_path, clean, keep):
+    """A run stopped while writing its first case leaves a journal of one torn line, no newline."""
+    journal = tmp_path / "run.jsonl"
+    assert score("--journal", journal).returncode == 0
+    journal.write_bytes(journal.read_bytes()[:keep])
+    for _ in range(2):
+        again = score("--journal", journal, "--resume", "--format", "json")
+        assert again.returncode == ExitStatus.OK, again.stderr
+        assert json.loads(again.stdout) == clean
+
+
 def test_a_file_that_is_not_a_journal_is_never_cut(tmp_path):
     # --journal naming some other text file by mistake: its last line (no newline) is not torn
     # journal output, and must stay.
@@ -49,6 +61,10 @@ def test_a_file_that_is_not_a_journal_is_never_cut(tmp_path):
     notes.write_text("first line\nlast line without an end")
     score("--journal", notes)
     assert notes.read_text().startswith("first line\nlast line without an end")
+    one_line = tmp_path / "one.txt"
+    one_line.write_text("a single line without an end")
+    score("--journal", one_line)
+    assert one_line.read_text().startswith("a single line without an end")
 
 
 def test_a_complete_last_line_without_its_newline_is_kept(tmp_path, clean):

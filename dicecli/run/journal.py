@@ -164,9 +164,10 @@ def end_on_a_line(path: str) -> None:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return
-    except FileNotFoundError:
+        handle = open(path, "r+b")
+    except OSError:  # missing (a new journal), or only appendable: nothing to repair here
         return
-    with open(path, "r+b") as handle:
+    with handle:
         end = start = handle.seek(0, os.SEEK_END)
         while start > 0:  # back to the last line end
             step = min(start, 1 << 16)
@@ -182,13 +183,23 @@ def end_on_a_line(path: str) -> None:
         handle.seek(start)
         if _is_line(handle.read(end - start)):
             handle.write(b"\n")
-        elif start > 0 and _first_line_is_journal(handle):  # never cut a file that is not a journal
+        elif _journal_before(handle, start, end):  # never cut a file that is not a journal
             handle.truncate(start)
 
 
-def _first_line_is_journal(handle) -> bool:
+#: How every journal line starts (Journal.add writes "v" and "case" first).
+_LINE_START = json.dumps({"v": VERSION})[:-1].encode() + b', "case": '
+
+
+def _journal_before(handle, start: int, end: int) -> bool:
+    """Is the file a journal: its first line one (a torn last line after it), or, when the torn
+    line is the only one, does that begin as a journal line does?"""
+    if start > 0:
+        handle.seek(0)
+        return _is_line(handle.readline())
     handle.seek(0)
-    return _is_line(handle.readline())
+    head = handle.read(min(end, len(_LINE_START)))
+    return _LINE_START.startswith(head) if len(head) < len(_LINE_START) else head == _LINE_START
 
 
 def _is_line(text: bytes) -> bool:
