@@ -237,10 +237,17 @@ def _say(kind: str, message: str) -> None:
 
 
 def _line(text: str) -> None:
-    """One line on stderr, ``dice: TEXT``, control characters and undecodable bytes escaped."""
+    """One line on stderr, ``dice: TEXT``, control characters and undecodable bytes escaped; when
+    stderr cannot be written (``2>/dev/full``) the line is dropped and the run goes on, its exit
+    status unchanged."""
     from .report.text import printable
 
-    click.echo(f"dice: {printable(text)}", err=True)
+    try:
+        click.echo(f"dice: {printable(text)}", err=True)
+    except BrokenPipeError:
+        raise  # stderr closed by a reader: exit 141 (see _run_command)
+    except OSError:
+        pass
 
 
 class _DiceGroup(click.Group):
@@ -255,12 +262,33 @@ class _DiceGroup(click.Group):
             return super().main(*args, **kwargs)
         except Interrupted as exc:  # before or after a command body (which handles its own)
             _quiet_exit(lambda: _say("interrupted", "nothing was written"), exc.status)
-        except OSError as exc:  # --help, --version or a usage message not written (click handles EPIPE)
+        except OSError as exc:  # click's own output not written (it handles EPIPE itself)
+            stream = _echo_target(exc)
+            if stream is None:
+                raise  # not a failed write of click's: another error (only --debug lets one get here)
+            if stream == "stderr":  # a usage message: it is lost, its status stays
+                sys.exit(int(ExitStatus.USAGE))
             reason = (exc.strerror or str(exc)).lower()
             _quiet_exit(lambda: _say("error", f"cannot write to standard output ({reason})"), ExitStatus.OUTPUT_ERROR)
         finally:
             restore(previous)
             restore(xfsz)
+
+
+def _echo_target(exc: OSError) -> str | None:
+    """"stdout" or "stderr" when ``exc`` was raised inside click.echo writing to that stream (the
+    help, the version, a usage message), else None."""
+    frame, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "echo" and tb.tb_frame.f_globals.get("__name__") == "click.utils":
+            frame = tb.tb_frame
+        tb = tb.tb_next
+    target = None if frame is None else frame.f_locals.get("file")
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if target is not None and target in (stream, getattr(stream, "buffer", None)):
+            return name
+    return None
 
 
 def _ignore_file_size_signal() -> dict:

@@ -341,6 +341,16 @@ def test_help_or_version_on_a_full_device_is_a_write_failure(args, tmp_path):
     assert "standard output (no space left on device)" in _one_error_line(r.stderr)
 
 
+@pytest.mark.parametrize("extra, status", [((), ExitStatus.OK), (("--min-dice", "0.99"), ExitStatus.GATE_FAILED),
+                                           (("--bogus",), ExitStatus.USAGE)])
+def test_stderr_on_a_full_device_drops_the_messages_and_keeps_the_status(pngset, extra, status):
+    with open("/dev/full", "wb") as sink:
+        r = subprocess.run(dice_cmd("score", *pngset, "--format", "csv", *extra), stdout=subprocess.PIPE,
+                           stderr=sink, timeout=120)
+    assert r.returncode == status
+    assert r.stdout.startswith(b"case,class,dice,") or status == ExitStatus.USAGE
+
+
 def test_closed_stdout_is_a_write_failure_not_a_crash(pngset, tmp_path):
     r = _with_closed(1, "score", *pngset, "--json", tmp_path / "out.json")
     assert r.returncode == ExitStatus.OUTPUT_ERROR, r.stderr
