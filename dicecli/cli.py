@@ -168,7 +168,7 @@ def _parse_label_names(ctx, param, value):
     except RecursionError:
         raise click.BadParameter(f"{value}: JSON nested too deeply") from None
     except ValueError as exc:
-        raise click.BadParameter(f"{value}: {exc}" if os.path.exists(value) else str(exc)) from None
+        raise (click.BadParameter(f"{value}: {exc}") if os.path.exists(value) else _bad_value(param, exc)) from None
 
 
 def _regular_file(path: str) -> None:
@@ -659,10 +659,15 @@ def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **opt
                                                                   ("plot", plot_path)) if path})
     except OutputError as exc:
         failure = str(exc)
-    if fmt in texts:
-        _print_report(lambda: _stdout_report_text(texts[fmt]))
-    else:
-        _print_report(lambda: sweep_report.print_table(result, _stdout_console()))
+    try:
+        if fmt in texts:
+            _print_report(lambda: _stdout_report_text(texts[fmt]))
+        else:
+            _print_report(lambda: sweep_report.print_table(result, _stdout_console()))
+    except OutputError:  # the files' failure keeps its own line (as in _emit)
+        if failure:
+            _say("error", failure)
+        raise
     if failure:
         _say("error", failure)
         return ExitStatus.OUTPUT_ERROR

@@ -16,7 +16,7 @@ from .core.geometry import GEOMETRY_MODES
 from .core.interpret import PRED_KINDS
 from .core.metrics import BOUNDARY_METRICS, METRICS, parse_metrics
 from .io.readers import SUFFIXES
-from .io.names import _label, names_from_json, region, resolve_label
+from .io.names import names_from_json, parse_label, region, resolve_label
 from .core.score import EMPTY_BOTH_VALUES
 
 
@@ -190,9 +190,9 @@ class Settings:
             parsed = names_from_json(names)  # a dataset.json-style mapping with regions
             names = parsed.names
             put("regions", parsed.regions + tuple(_pairs(self.regions, "regions")))
-        put("label_names", tuple((str(n), _label(v, "label_names")) for n, v in _pairs(names, "label_names")))
+        put("label_names", tuple((str(n), parse_label(v, "label_names")) for n, v in _pairs(names, "label_names")))
         put("regions", tuple(region(n, m) for n, m in _pairs(self.regions, "regions")))
-        put("region_labels", tuple(_label(v, "region_labels") for v in _sequence(self.region_labels, "region_labels")))
+        put("region_labels", tuple(parse_label(v, "region_labels") for v in _sequence(self.region_labels, "region_labels")))
         if self.pred_suffix is not None:
             suffix = str(self.pred_suffix).strip().lower()
             put("pred_suffix", suffix if suffix.startswith(".") else "." + suffix)
@@ -202,7 +202,7 @@ class Settings:
             (resolve_label(str(k), self.label_names + self.painted_names, "thresholds"), _float(t, "thresholds"))
             for k, t in _pairs(self.thresholds, "thresholds"))))
         if self.labels is not None:
-            put("labels", tuple(_label(v, "labels") for v in _sequence(self.labels, "labels")))
+            put("labels", tuple(parse_label(v, "labels") for v in _sequence(self.labels, "labels")))
         if isinstance(self.metrics, str):
             put("metrics", parse_metrics(self.metrics))
         else:
@@ -212,7 +212,7 @@ class Settings:
         if self.channel_axis is not None:
             put("channel_axis", int(self.channel_axis))
         if self.ignore_label is not None:
-            put("ignore_label", _label(self.ignore_label, "ignore_label"))
+            put("ignore_label", parse_label(self.ignore_label, "ignore_label"))
         iou = self.iou_thresholds
         thresholds: Iterable[Any] = (iou,) if np.isscalar(iou) else iou  # a number or numbers, before normalising
         put("iou_thresholds", tuple(dict.fromkeys(float(t) for t in thresholds)))

@@ -28,6 +28,7 @@ def verdict(stderr):
     (("--min-dice", "2=1.5"), "Invalid value for '--min-dice': class 2: a Dice bar must be between 0 and 1"),
     (("--threshold", "2=1.5"), "Invalid value for '--threshold': class 2: a threshold must be within [0, 1]"),
     (("--label-names", ""), "Invalid value for '--label-names': empty: give NAME=LABEL,... or a names file"),
+    (("--label-names", "a=1.5"), "Invalid value for '--label-names': class a: expected a whole-number label"),
 ])
 def test_a_bad_per_class_value_names_its_option_once(pngset, args, said):
     r = run(*pngset, *args)
@@ -257,9 +258,9 @@ def test_markdown_shows_names_as_written(pngset):
     gt, pred = pngset
     for folder in (gt, pred):
         (folder / "c.png").rename(folder / "_c*.png")
-    md = run(gt, pred, "--label-names", "<b>liver</b>=1,sp_=2", "--min-dice", "0.6", "--format", "markdown").stdout
+    md = run(gt, pred, "--label-names", "<b>liver</b>=1,__sp__=2", "--min-dice", "0.6", "--format", "markdown").stdout
     assert "| \\<b>liver\\</b> | 3 | 0 | 0.5000 | 0.5000 | 0.0000 | 0.7273 | mean ≥ 0.6 | **FAIL** |" in md
-    assert "| sp\\_ | 1 | 2 |" in md
+    assert "| \\_\\_sp\\_\\_ | 1 | 2 |" in md  # every underscore of a run: "\\__sp_\\_" shows emphasis
     assert "  - class \\<b>liver\\</b> mean Dice 0.5000 < 0.6 over 3 case(s); worst cases: \\_c\\* 0.0000, a 0.5000" in md
     assert "<b>" not in md.replace("\\<b>", "")
 

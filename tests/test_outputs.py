@@ -10,6 +10,7 @@ import resource
 import stat
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 from helpers import run
@@ -323,6 +324,16 @@ def test_stdout_failure_says_what_became_of_the_output_files(pngset, tmp_path):
         # A file that fails as well keeps its own line: both failures are told.
         r = subprocess.run(dice_cmd("score", *pngset, "--json", "/dev/full"), stdout=sink, stderr=subprocess.PIPE,
                            timeout=120)
+    errors = [line for line in r.stderr.decode().splitlines() if line.startswith("dice: error:")]
+    assert r.returncode == ExitStatus.OUTPUT_ERROR and len(errors) == 2, r.stderr
+    assert "cannot write /dev/full" in errors[0] and "standard output" in errors[1]
+
+
+def test_sweep_tells_both_failures_when_a_file_and_stdout_fail():
+    prob = Path(__file__).resolve().parent.parent / "fixtures" / "prob"
+    with open("/dev/full", "wb") as sink:
+        r = subprocess.run(dice_cmd("sweep", prob / "gt", prob / "pred", "--json", "/dev/full"), stdout=sink,
+                           stderr=subprocess.PIPE, timeout=120)
     errors = [line for line in r.stderr.decode().splitlines() if line.startswith("dice: error:")]
     assert r.returncode == ExitStatus.OUTPUT_ERROR and len(errors) == 2, r.stderr
     assert "cannot write /dev/full" in errors[0] and "standard output" in errors[1]

@@ -38,7 +38,9 @@ class LabelNames:
     region_order: tuple[int, ...] = ()
 
 
-def _label(text, where: str) -> int:
+def parse_label(text, where: str) -> int:
+    """A label value >= 0 from an int, a whole float (2.0, never 1.5 -> 1) or its text; ValueError
+    naming ``where`` otherwise."""
     if isinstance(text, bool):
         raise ValueError(f"{where}: expected a whole-number label >= 0, got {text!r}")
     if isinstance(text, numbers.Integral):  # int, numpy integers
@@ -93,7 +95,7 @@ def _check_unique(names, regions) -> None:
 
 def parse_label_names(text: str) -> LabelNames:
     """``"liver=1,spleen=2"`` -> LabelNames(names=(("liver", 1), ("spleen", 2)))."""
-    names = tuple((_name(k, "--label-names"), _label(v, f"--label-names {k}")) for k, v in
+    names = tuple((_name(k, "--label-names"), parse_label(v, f"--label-names {k}")) for k, v in
                   _pairs(text, "NAME=LABEL pairs such as liver=1,spleen=2"))
     _check_unique(names, ())
     return LabelNames(names=names)
@@ -115,9 +117,9 @@ def names_from_json(data) -> LabelNames:
         if isinstance(value, list):
             if not value:
                 raise ValueError(f"{where}: an empty list of labels")
-            entries.append((key, tuple(sorted({_label(v, where) for v in value})), True))
+            entries.append((key, tuple(sorted({parse_label(v, where) for v in value})), True))
         else:
-            entries.append((key, (_label(value, where),), False))
+            entries.append((key, (parse_label(value, where),), False))
     ignore = None
     names: list[tuple[str, int]] = []
     regions: list[tuple[str, tuple[int, ...]]] = []
@@ -145,7 +147,7 @@ def _region_order(order, n_regions: int) -> tuple[int, ...]:
     """nnU-Net's ``regions_class_order``: one label per region, painted in region order."""
     if not isinstance(order, list) or not order:
         return ()
-    values = tuple(_label(v, "regions_class_order") for v in order)
+    values = tuple(parse_label(v, "regions_class_order") for v in order)
     if len(values) != n_regions:
         raise ValueError(f"regions_class_order has {len(values)} entries for {n_regions} regions")
     return values
@@ -171,7 +173,7 @@ def region(name, labels) -> tuple[str, tuple[int, ...]]:
     name = _name(name, f"region {name!r}")
     if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
         labels = [labels]
-    members = tuple(sorted({_label(v, f"region {name!r}") for v in labels}))
+    members = tuple(sorted({parse_label(v, f"region {name!r}") for v in labels}))
     if not members:
         raise ValueError(f"region {name!r}: no labels")
     _check_region(name, members)
@@ -214,6 +216,6 @@ def resolve_label(key: str, names: tuple[tuple[str, int], ...], where: str) -> i
         if name == key:
             return value
     try:
-        return _label(key, where)
+        return parse_label(key, where)
     except ValueError:
         raise ValueError(f"{where}: {key!r} is neither a label value nor a label name") from None

@@ -13,7 +13,7 @@ from .verdict import bar_text, baseline_lines, gate_lines
 
 #: What GitHub would read as markup in a name: backslash, code, emphasis, links, strikethrough,
 #: an HTML tag or comment, an entity, and an underscore at either end of a word.
-_MARKUP = re.compile(r"[\\`*\[\]~]|<(?=[A-Za-z/!?])|&(?=#?\w+;)|(?<!\w)_|_(?!\w)")
+_MARKUP = re.compile(r"[\\`*\[\]~]|<(?=[A-Za-z/!?])|&(?=#?\w+;)|(?<![^\W_])_|_(?![^\W_])")
 
 
 def _text(text) -> str:

@@ -49,10 +49,10 @@ def summary_table(run: Evaluation) -> Table:
     if len(run.classes) > MAX_TABLE_ROWS:
         table.add_row(f"… {len(run.classes) - MAX_TABLE_ROWS:,} more", style="dim")
         captions.append(f"{MAX_TABLE_ROWS} of {len(run.classes):,} classes shown: --format csv or json has them all")
-    fewer = sorted({METRIC_HEADERS.get(name, name) for name, per_class in extra
-                    if any(m.n != s.n for m, s in zip(per_class, run.summary.classes))})
-    if fewer:  # e.g. HD95 is undefined where a mask is empty, while Dice is 0 there
-        captions.append(f"{', '.join(fewer)} mean: over the cases where defined, fewer than n here "
+    other_n = sorted({METRIC_HEADERS.get(name, name) for name, per_class in extra
+                      if any(m.n != s.n for m, s in zip(per_class, run.summary.classes))})
+    if other_n:  # HD95 is undefined where one mask is empty (Dice is 0); specificity is defined where both are
+        captions.append(f"{', '.join(other_n)} mean: over the cases where defined, not the n cases of Dice "
                         "(JSON gives each n)")
     if captions:
         table.caption = "\n".join(captions)

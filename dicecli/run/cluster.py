@@ -50,17 +50,25 @@ def _within_deadline(address: str, make):
     server waiting for a request) kept the client waiting for ever. The abandoned attempt runs in a
     daemon thread, which ends with dice."""
     outcome: dict = {}
+    gave_up = threading.Event()
 
     def attempt() -> None:
         try:
-            outcome["client"] = make()
+            client = make()
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
+            return
+        outcome["client"] = client
+        if gave_up.is_set():  # too late: nobody will use it (in a library process it would linger)
+            client.close()
 
     thread = threading.Thread(target=attempt, name="dice-scheduler-connect", daemon=True)
     thread.start()
     thread.join(DEADLINE_S)
     if thread.is_alive():
+        gave_up.set()
+        if "client" in outcome:  # it arrived between the wait and giving up (closing twice is harmless)
+            outcome["client"].close()
         raise UsageError(f"--scheduler {address}: cannot connect, nothing answered as a Dask scheduler "
                          f"within {DEADLINE_S:g} s")
     if "error" in outcome:
