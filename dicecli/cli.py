@@ -652,22 +652,11 @@ def _sweep(gt, pred, *, steps, fmt, json_path, csv_path, plot_path, quiet, **opt
         texts["csv"] = sweep_report.render_csv(result)
     if plot_path:
         texts["plot"] = sweep_report.plot_bytes(result, plot_path)
-    failure = None
-    try:
-        with unwinding():
-            outputs.commit({path: texts[kind] for kind, path in (("json", json_path), ("csv", csv_path),
-                                                                  ("plot", plot_path)) if path})
-    except OutputError as exc:
-        failure = str(exc)
-    try:
-        if fmt in texts:
-            _print_report(lambda: _stdout_report_text(texts[fmt]))
-        else:
-            _print_report(lambda: sweep_report.print_table(result, _stdout_console()))
-    except OutputError:  # the files' failure keeps its own line (as in _emit)
-        if failure:
-            _say("error", failure)
-        raise
+    failure = _commit_then_print(
+        outputs, {path: texts[kind] for kind, path in (("json", json_path), ("csv", csv_path), ("plot", plot_path))
+                  if path},
+        (lambda: _stdout_report_text(texts[fmt])) if fmt in texts
+        else (lambda: sweep_report.print_table(result, _stdout_console())))
     if failure:
         _say("error", failure)
         return ExitStatus.OUTPUT_ERROR
@@ -982,16 +971,25 @@ def _emit(run, outputs, checks: Checks, *, fmt, json_path, csv_path, junit_path,
     """
     texts = _render(run, checks, fmt=fmt, json_path=json_path, csv_path=csv_path, junit_path=junit_path,
                     html_path=html_path)
-    failure = None
     paths = (("json", json_path), ("csv", csv_path), ("junit", junit_path), ("html", html_path))
+    return _commit_then_print(outputs, {path: texts[kind] for kind, path in paths if path},
+                              lambda: _stdout_report(run, texts.get(fmt), per_case))
+
+
+def _commit_then_print(outputs, texts, write) -> str | None:
+    """Write ``texts`` (path -> text) as one commit, then print the stdout report with ``write``
+    (even if the commit failed). Returns the one-line commit failure (every regular output file
+    left as it was), or None. When stdout fails too (OutputError), the files are still accounted
+    for: the commit failure on its own line first, or what became of the files in the message."""
+    failure = None
     try:
         with unwinding():  # an interrupt removes the temporary files
-            outputs.commit({path: texts[kind] for kind, path in paths if path})
+            outputs.commit(texts)
     except OutputError as exc:
         failure = str(exc)
     try:
-        _print_report(lambda: _stdout_report(run, texts.get(fmt), per_case))
-    except OutputError as exc:  # say what became of the files too, as a failed file write does
+        _print_report(write)
+    except OutputError as exc:
         if failure is not None:
             _say("error", failure)
         elif outputs.targets:
