@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
-from .errors import DiceError, ExitStatus, OutputError, UsageError
+from .errors import DiceError, ExitStatus, OutputError, UsageError, os_reason
 from .interrupts import Interrupted, install, restore, set_note, unwinding
 
 if TYPE_CHECKING:  # imported when used: dice --help stays fast
@@ -164,7 +164,7 @@ def _parse_label_names(ctx, param, value):
         ctx.meta.setdefault("dice.inputs", []).append(value)  # never written over
         return load_label_names(value)
     except OSError as exc:
-        raise click.BadParameter(f"cannot read {value} ({(exc.strerror or str(exc)).lower()})") from None
+        raise click.BadParameter(f"cannot read {value} ({os_reason(exc)})") from None
     except RecursionError:
         raise click.BadParameter(f"{value}: JSON nested too deeply") from None
     except ValueError as exc:
@@ -268,7 +268,7 @@ class _DiceGroup(click.Group):
                 raise  # not a failed write of click's: another error (only --debug lets one get here)
             if stream == "stderr":  # a usage message: it is lost, its status stays
                 sys.exit(int(ExitStatus.USAGE))
-            reason = (exc.strerror or str(exc)).lower()
+            reason = os_reason(exc)
             _quiet_exit(lambda: _say("error", f"cannot write to standard output ({reason})"), ExitStatus.OUTPUT_ERROR)
         finally:
             restore(previous)
@@ -1019,7 +1019,7 @@ def _print_report(write) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise OutputError(f"cannot write to standard output ({(exc.strerror or str(exc)).lower()})") from None
+        raise OutputError(f"cannot write to standard output ({os_reason(exc)})") from None
 
 
 def _stdout_console():

@@ -24,6 +24,11 @@ class ExitStatus(IntEnum):
     TERMINATED = 143  # stopped by SIGTERM (128 + SIGTERM)
 
 
+def os_reason(exc: OSError) -> str:
+    """An OSError's reason for a one-line message, lower case: "no space left on device"."""
+    return (exc.strerror or str(exc)).lower()
+
+
 class DiceError(Exception):
     """Base class of every error dicecli raises on purpose."""
 

@@ -20,7 +20,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ..errors import InputError
+from ..errors import InputError, os_reason
 
 #: Settings that change the numbers; a difference gives a warning.
 COMPARED_SETTINGS = ("threshold", "smooth", "empty_both")
@@ -68,7 +68,7 @@ def _read_text(path: str) -> str:
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except OSError as exc:
-        raise InputError(path, f"cannot read ({(exc.strerror or str(exc)).lower()})") from None
+        raise InputError(path, f"cannot read ({os_reason(exc)})") from None
     with os.fdopen(fd, "rb") as handle:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
@@ -80,7 +80,7 @@ def _read_text(path: str) -> str:
         except UnicodeDecodeError:
             raise _invalid(path, "not UTF-8 text") from None
         except OSError as exc:
-            raise InputError(path, f"cannot read ({(exc.strerror or str(exc)).lower()})") from None
+            raise InputError(path, f"cannot read ({os_reason(exc)})") from None
 
 
 def read_scores(path: str) -> RunScores:

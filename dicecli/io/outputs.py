@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..errors import OutputError, UsageError
+from ..errors import OutputError, UsageError, os_reason
 from ..interrupts import deferred
 
 #: Paths that name an open descriptor of this process (written to that descriptor, never reopened).
@@ -56,10 +56,6 @@ def _real_all(paths: Iterable[str]) -> set[str]:
             real_folder = folders[folder] = os.path.realpath(folder or os.curdir)
         out.add(os.path.normcase(os.path.join(real_folder, name)))
     return out
-
-
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()
 
 
 def _fd_of(path: str) -> int | None:
@@ -107,7 +103,7 @@ def _probe_folder(path: str, folder: str) -> None:
         except NotADirectoryError:
             raise UsageError(f"cannot write {path}: {_first_file(folder)} is not a folder") from None
         except OSError as exc:
-            raise UsageError(f"cannot write {path}: cannot create files in {folder} ({_reason(exc)})") from None
+            raise UsageError(f"cannot write {path}: cannot create files in {folder} ({os_reason(exc)})") from None
         os.close(fd)
         os.unlink(probe)
 
@@ -132,7 +128,7 @@ def _stat(path: str) -> os.stat_result | None:
         folder = _first_file(os.path.dirname(os.path.abspath(path)))
         raise UsageError(f"cannot write {path}: {folder} is not a folder") from None
     except OSError as exc:
-        raise UsageError(f"cannot write {path} ({_reason(exc)})") from None
+        raise UsageError(f"cannot write {path} ({os_reason(exc)})") from None
 
 
 def _target(path: str) -> Target:
@@ -142,7 +138,7 @@ def _target(path: str) -> Target:
         try:
             os.fstat(fd)
         except OSError as exc:
-            raise UsageError(f"cannot write {path}: descriptor {fd} is not open ({_reason(exc)})") from None
+            raise UsageError(f"cannot write {path}: descriptor {fd} is not open ({os_reason(exc)})") from None
         return Target(path, None, fd)
     info = _stat(path)
     if info is not None and stat.S_ISDIR(info.st_mode):
@@ -314,7 +310,7 @@ class Outputs:
                 raise  # stdout or stderr closed early: stop quietly, as for the report itself
             raise OutputError(self._failure(target, "broken pipe (nothing reads it)")) from None
         except OSError as exc:
-            raise OutputError(self._failure(target, _reason(exc))) from None
+            raise OutputError(self._failure(target, os_reason(exc))) from None
 
     def _failure(self, target: Target, reason: str) -> str:
         self.writing = None
@@ -335,7 +331,7 @@ class Outputs:
             failed, failed_backup, _ = done.pop()
             _remove(failed_backup)
             self._undo(done)
-            raise OutputError(self._failure(failed, _reason(exc))) from None
+            raise OutputError(self._failure(failed, os_reason(exc))) from None
         for t, backup, _ in done:
             _remove(backup)
             self.written.append(t.path)

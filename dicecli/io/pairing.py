@@ -19,7 +19,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 
-from ..errors import PairingError, UsageError
+from ..errors import PairingError, UsageError, os_reason
 from .readers import SIDECARS, SUFFIXES, case_name, split_suffix
 
 #: Suffixes of probability files that give way to a label map of the same case.
@@ -253,7 +253,7 @@ def _kind(path: str) -> bool:
         reason = "broken symbolic link" if os.path.islink(path) else "no such file or directory"
         raise PairingError(path, reason) from None
     except OSError as exc:
-        raise PairingError(path, f"cannot open ({(exc.strerror or str(exc)).lower()})") from None
+        raise PairingError(path, f"cannot open ({os_reason(exc)})") from None
 
 
 def pair_paths(gt: str, pred: str, **layout) -> Pairing:

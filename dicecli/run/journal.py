@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.boundary_case import CaseBoundary
 from ..case import CaseError, CaseResult
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, os_reason
 from ..instances import PerClass
 from ..core.score import CaseCounts
 
@@ -116,10 +116,6 @@ def record_result(record: dict):
     return CaseResult(counts=counts, **{k: v for k, v in data.items() if k in known})
 
 
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()
-
-
 class Journal:
     """Append-only writer: one flushed line per finished case.
 
@@ -135,7 +131,7 @@ class Journal:
             end_on_a_line(path)
             self.handle = open(path, "a", encoding="utf-8")
         except OSError as exc:
-            raise InputError(path, f"cannot open the journal ({_reason(exc)})") from None
+            raise InputError(path, f"cannot open the journal ({os_reason(exc)})") from None
 
     def add(self, pair, outcome) -> None:
         line = {"v": VERSION, "case": pair.case, "gt": pair.gt, "pred": pair.pred,
@@ -146,7 +142,7 @@ class Journal:
             self.handle.flush()
         except OSError as exc:
             self.failed = True
-            raise OutputError(f"cannot write the journal {self.path} ({_reason(exc)}); scoring stopped, "
+            raise OutputError(f"cannot write the journal {self.path} ({os_reason(exc)}); scoring stopped, "
                               "the cases it holds are reused by --resume") from None
 
     def close(self) -> None:
@@ -263,7 +259,7 @@ def _open(path: str):
     try:
         return open(path, "rb")
     except OSError as exc:
-        raise InputError(path, f"cannot read the journal ({(exc.strerror or str(exc)).lower()})") from None
+        raise InputError(path, f"cannot read the journal ({os_reason(exc)})") from None
 
 
 def _text(line: bytes) -> str:
@@ -322,7 +318,7 @@ def read_journal(path: str, settings) -> tuple[JournalEntries, list[str]]:
                     hashes.append(hash(line["case"]))  # a later line of a case wins (JournalEntries.get)
                     offsets.append(offset)
         except OSError as exc:
-            raise InputError(path, f"cannot read the journal ({(exc.strerror or str(exc)).lower()})") from None
+            raise InputError(path, f"cannot read the journal ({os_reason(exc)})") from None
     if bad is not None:
         notes.append(f"{path}: the last line is incomplete (a run stopped mid-write); its case is scored again")
     if other_settings:

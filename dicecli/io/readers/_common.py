@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import stat
 
-from ...errors import ReadError
+from ...errors import ReadError, os_reason
 
 
 def _cannot_open(path: str, exc: OSError) -> ReadError:
-    return ReadError(path, f"cannot open file ({(exc.strerror or str(exc)).lower()})")
+    return ReadError(path, f"cannot open file ({os_reason(exc)})")
 
 
 def _refuse_non_regular(path: str, info: os.stat_result) -> None:

@@ -33,7 +33,7 @@ import threading
 import numpy as np
 import tifffile
 
-from ...errors import ReadError
+from ...errors import ReadError, os_reason
 from ...core.volume import Volume
 from ._common import check_file, first_line
 from .tiff_directories import check_directories
@@ -83,7 +83,7 @@ def _walk(path: str, file_size: int) -> None:
     except ReadError as exc:
         raise ReadError(path, exc.reason) from None
     except OSError as exc:
-        raise ReadError(path, f"cannot read file ({(exc.strerror or str(exc)).lower()})") from None
+        raise ReadError(path, f"cannot read file ({os_reason(exc)})") from None
 
 
 def _decode(tif: tifffile.TiffFile, path: str, file_size: int, log: _Collect) -> tuple[np.ndarray, int | None]:
