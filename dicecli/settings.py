@@ -67,12 +67,13 @@ def _pairs(value, name: str) -> list:
 
 def check_options(options, where: str) -> None:
     """A misspelt keyword is refused with the nearest option name."""
-    import difflib
     from dataclasses import fields
 
     known = [f.name for f in fields(Settings)]
     for name in options:
         if name not in known:
+            import difflib  # only to word the error
+
             near = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else f" (options: {', '.join(known)})"
             raise UsageError(f"{where}() got an unexpected keyword argument {name!r}{hint}")
