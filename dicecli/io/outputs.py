@@ -183,22 +183,23 @@ def is_input(path: str, inputs: Iterable[str]) -> bool:
     return _real(path) in _real_all(inputs)
 
 
-def _write_temp(target: Target, data) -> str:
-    """Write ``data`` (bytes, or pieces of bytes) to a new temporary file next to the target; returns its path."""
+def _write_temp(target: Target, data, made: list[str]) -> str:
+    """Write ``data`` (bytes, or pieces of bytes) to a new temporary file next to the target; returns
+    its path. The path goes into ``made`` in the same step that creates the file (signals held), so
+    the caller's cleanup finds it whenever an interrupt or an error comes."""
     folder = os.path.dirname(target.file)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target.file)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for piece in _pieces(data):
-                handle.write(piece)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-    except BaseException:
-        _remove(tmp)
-        raise
+    with deferred():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target.file)}.", suffix=".tmp")
+        made.append(tmp)
+        handle = os.fdopen(fd, "wb")
+    with handle:
+        for piece in _pieces(data):
+            handle.write(piece)
+        handle.flush()
+        os.fsync(handle.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return tmp
 
 
@@ -285,10 +286,11 @@ class Outputs:
         is made, so a long report never exists whole in memory."""
         encoded = {t.path: _encoded(texts[t.path]) for t in self.targets}
         temps: dict[str, str] = {}
+        made: list[str] = []  # every temporary file created, renamed into place or not
         try:
             for t in self.targets:
                 if not t.direct:
-                    temps[t.path] = self._attempt(t, lambda t=t: _write_temp(t, encoded[t.path]))
+                    temps[t.path] = self._attempt(t, lambda t=t: _write_temp(t, encoded[t.path], made))
             for t in self.targets:
                 if t.direct:
                     self.writing = t.path
@@ -299,7 +301,7 @@ class Outputs:
                 self._rename_all(temps)
         finally:
             with deferred():
-                for tmp in temps.values():
+                for tmp in made:  # the renamed ones are gone already
                     _remove(tmp)
 
     def _attempt(self, target: Target, action):
